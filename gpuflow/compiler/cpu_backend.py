@@ -48,7 +48,7 @@ def _is_fresh(op):
 
 
 FRESH_OPS = frozenset([
-    "matmul", "softmax", "log_softmax", "sparse_softmax_cross_entropy", "one_hot", "zeros_like", "ones_like",
+    "matmul", "softmax", "log_softmax", "sparse_softmax_cross_entropy", "sparse_softmax_cross_entropy_grad", "one_hot", "zeros_like", "ones_like",
     "concat", "stack", "tile", "pad", "gather", "gather_grad", "getitem_grad", "scatter_along", "take_along",
     "cumsum", "cumprod", "argmax", "argmin", "sort", "argsort", "shape", "size", "reduced_count", "random_normal",
     "random_uniform", "truncated_normal", "dropout_mask", "random_categorical", "fill_dynamic",
@@ -465,10 +465,13 @@ def _generic_emitter(op, attrs, n_out, nm):
 
 
 def _out_kwarg_emitter(op, attrs, nm):
-    """Calls an `OUT_OPS` body with `out=` (the buffers of all its results)."""
+    """Calls an `OUT_OPS` body with `out=` (the buffers of all its results); the op's
+    prepared callable (`Op.prepare`, attributes bound once) where it has one."""
     from gpuflow import backend
-    f = nm.bind(op.impl(backend.cpu), "F")
-    kw = _kw(attrs or {}, nm)
+    if op.prepare is not None and not op.kernels.get("CPU"):
+        f, kw = nm.bind(op.prepare(dict(attrs or {})), "F"), ""
+    else:
+        f, kw = nm.bind(op.impl(backend.cpu), "F"), _kw(attrs or {}, nm)
 
     def emit(args, outs):
         return ["%s(_np%s%s, out=(%s))" % (f, "".join(", " + a for a in args), kw, "".join(o + ", " for o in outs))]

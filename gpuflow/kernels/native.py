@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 
-__all__ = ["available", "reason", "module", "warn_if_unavailable", "set_num_threads", "get_num_threads"]
+__all__ = ["available", "reason", "module", "get", "warn_if_unavailable", "set_num_threads", "get_num_threads"]
 
 _log = logging.getLogger("gpuflow.kernels")
 _lock = threading.Lock()
@@ -103,6 +103,14 @@ def module():
     _load()
     if _state["module"] is None:
         raise RuntimeError(_state["reason"])
+    return _state["module"]
+
+
+def get():
+    """The ``gpuflow._C`` module, or None when it is unavailable (for hot paths
+    that try the C++ kernel first; never warns or raises)."""
+    if not _state["loaded"]:
+        _load()
     return _state["module"]
 
 

@@ -354,3 +354,63 @@ def _native_rmsprop(w, g, v, a, m, lr, rho, one_minus_rho, mom, eps, outs):
     m_out = outs[-1] if m is not None else None
     _native().rmsprop_update(w, g, v, a, m, float(lr), rho, one_minus_rho, mom, eps, outs[0], outs[1], a_out, m_out)
     return tuple(outs)
+
+
+# ------------------------------------------------------- prepared native calls
+def native_into(kernel, **hyper):
+    """The C++ update `kernel` with its hyperparameters bound, for callers that
+    already guarantee what the public functions check in Python: NumPy arrays of one
+    float dtype and shape, and an `out` tuple of planned arrays (compiled steps,
+    whose graph fixes every shape and dtype).
+
+    The C++ kernel still validates every array (dtype, contiguity, shape, overlap)
+    before it touches memory and raises ValueError/TypeError without writing
+    anything, so a caller can fall back to the public function on those errors.
+
+    Args:
+      kernel: 'adam_update', 'sgd_momentum_update' or 'rmsprop_update'.
+      **hyper: the public function's Python-number hyperparameters (`beta_1`,
+        `beta_2`, `epsilon`; `momentum`, `nesterov`; `rho`, `momentum`, `epsilon`).
+
+    Returns:
+      None when the C++ kernels are not available, else a function: for Adam
+      `fn(w, g, m, v, v_hat, alpha, out)`, for SGD `fn(w, g, m, lr, out)`, for
+      RMSprop `fn(w, g, v, a, m, lr, out)` (`v_hat`, `a`, `m` may be None; the step
+      scalar is a 0-d array or a number), writing `out` and returning it.
+    """
+    from gpuflow.kernels import native
+    if not native.available():
+        return None
+    C = native.module()
+    if kernel == "adam_update":
+        b1 = _hyper(kernel, "beta_1", hyper["beta_1"])
+        b2 = _hyper(kernel, "beta_2", hyper["beta_2"])
+        eps = _hyper(kernel, "epsilon", hyper["epsilon"])
+        c1, c2, f = 1.0 - b1, 1.0 - b2, C.adam_update
+
+        def adam(w, g, m, v, v_hat, alpha, out):
+            f(w, g, m, v, v_hat, float(alpha), c1, c2, eps, out[0], out[1], out[2],
+              out[3] if v_hat is not None else None)
+            return out
+        return adam
+    if kernel == "sgd_momentum_update":
+        mom = _hyper(kernel, "momentum", hyper["momentum"])
+        nesterov, f = bool(hyper["nesterov"]), C.sgd_momentum_update
+
+        def sgd(w, g, m, lr, out):
+            f(w, g, m, float(lr), mom, nesterov, out[0], out[1])
+            return out
+        return sgd
+    if kernel == "rmsprop_update":
+        rho = _hyper(kernel, "rho", hyper["rho"])
+        mom = _hyper(kernel, "momentum", hyper["momentum"])
+        eps = _hyper(kernel, "epsilon", hyper["epsilon"])
+        one_minus_rho, f = 1.0 - rho, C.rmsprop_update
+
+        def rmsprop(w, g, v, a, m, lr, out):
+            f(w, g, v, a, m, float(lr), rho, one_minus_rho, mom, eps, out[0], out[1],
+              out[2] if a is not None else None, out[-1] if m is not None else None)
+            return out
+        return rmsprop
+    raise ValueError("native_into: unknown kernel %r (expected 'adam_update', "
+                     "'sgd_momentum_update' or 'rmsprop_update')" % (kernel,))

@@ -5,6 +5,8 @@ Numerically stable: the row maximum is subtracted before ``exp``.  The
 forward returns the softmax probabilities so the backward is one elementwise
 pass: ``dlogits = (probs - onehot(labels)) * dloss[..., None]``.
 """
+import numpy
+
 from gpuflow.kernels import _checks
 from gpuflow.kernels._dispatch import get_array_module, is_cupy_array, run
 
@@ -19,6 +21,30 @@ def _native():
 def _cuda():
     from gpuflow.kernels import cuda
     return cuda
+
+
+def _try_native(kernel, impl, x, labels, dloss=None):
+    """The C++ kernel's result for NumPy arrays it accepts as they are, else None.
+
+    The C++ kernels check dtypes, contiguity, shapes and the label range before
+    reading anything, so on the hot path (per training step) the Python checks run
+    only when the C++ kernel refuses the arrays: they then raise the usual messages
+    (or copy non-contiguous inputs)."""
+    if impl is not None or type(x) is not numpy.ndarray or type(labels) is not numpy.ndarray:
+        return None
+    from gpuflow.kernels import native
+    mod = native.get()
+    if mod is None or x.ndim < 1 or labels.shape != x.shape[:-1]:
+        return None
+    k = x.shape[-1]
+    try:
+        if dloss is None:
+            return getattr(mod, kernel)(x.reshape(-1, k), labels.reshape(-1))
+        if type(dloss) is not numpy.ndarray or dloss.shape != labels.shape:
+            return None
+        return getattr(mod, kernel)(x.reshape(-1, k), labels.reshape(-1), dloss.reshape(-1))
+    except (ValueError, TypeError):
+        return None
 
 
 def _xent_forward_ref(logits, labels):
@@ -71,6 +97,10 @@ def sparse_softmax_cross_entropy_forward(logits, labels, *, validate=True, impl=
       TypeError: non-float logits or non-integer labels.
       ValueError: shape mismatch or a label outside ``[0, K)``.
     """
+    fast = _try_native("sparse_softmax_xent_forward", impl, logits, labels)
+    if fast is not None:
+        loss, probs = fast
+        return loss.reshape(logits.shape[:-1]), probs.reshape(logits.shape)
     name = "sparse_softmax_cross_entropy_forward"
     logits = _checks.float_array(name, "logits", logits, min_ndim=1)
     k = logits.shape[-1]
@@ -100,6 +130,9 @@ def sparse_softmax_cross_entropy_backward(probs, labels, dloss, *, validate=True
     Returns:
       ``dlogits`` of ``probs.shape``: ``(probs - onehot(labels)) * dloss[..., None]``.
     """
+    fast = _try_native("sparse_softmax_xent_backward", impl, probs, labels, dloss)
+    if fast is not None:
+        return fast.reshape(probs.shape)
     name = "sparse_softmax_cross_entropy_backward"
     probs = _checks.float_array(name, "probs", probs, min_ndim=1)
     k = probs.shape[-1]

@@ -10,6 +10,7 @@ import numpy as np
 
 from gpuflow import dtypes as _dt
 from gpuflow import errors
+from gpuflow.kernels import xent as _KX
 from gpuflow.ops import shapes as S
 from gpuflow.ops.registry import op, apply
 from gpuflow.ops import math_ops as M
@@ -186,24 +187,54 @@ def _check_labels(xp, labels, n):
 
 def _sxent_infer(specs):
     (ld, _), (xd, xdt) = specs
-    return tuple(xd[:-1]), xdt
+    return [(tuple(xd[:-1]), xdt), (tuple(xd), xdt)]
 
 
-@op("sparse_softmax_cross_entropy", infer=_sxent_infer)
+def _xent_float(a):
+    """float16/bfloat16 arrays computed in float32 by the fused kernels (float32/64 only)."""
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
+
+
+@op("sparse_softmax_cross_entropy", infer=_sxent_infer, num_outputs=2)
 def _sparse_xent(xp, labels, logits):
-    n = logits.shape[-1]
-    _check_labels(xp, labels, n)
-    ls = _log_softmax_body(xp, logits, -1)
-    idx = labels.astype(np.int64)[..., None]
-    return -xp.take_along_axis(ls, idx, axis=-1)[..., 0]
+    # (loss, softmax probabilities) in one pass of the fused kernel, as TF's
+    # SparseSoftmaxCrossEntropyWithLogits returns (loss, backprop): the gradient rule
+    # reuses the probabilities instead of recomputing the softmax.
+    try:
+        loss, probs = _KX.sparse_softmax_cross_entropy_forward(_xent_float(logits), labels)
+    except ValueError:
+        _check_labels(xp, labels, logits.shape[-1])   # Keras's message for a bad label
+        raise
+    return loss.astype(logits.dtype, copy=False), probs.astype(logits.dtype, copy=False)
+
+
+@op("sparse_softmax_cross_entropy_grad", infer=lambda specs: specs[0])
+def _sparse_xent_bwd(xp, probs, labels, dloss):
+    d = _KX.sparse_softmax_cross_entropy_backward(_xent_float(probs), labels, _xent_float(dloss))
+    return d.astype(probs.dtype, copy=False)
 
 
 @_sparse_xent.def_grad
-def _sparse_xent_grad(c, g):
-    labels, logits = c.inputs
-    n = A._dims(logits)[-1]
-    p = softmax(logits)
-    return [None, A.expand_dims(g, -1) * (p - A.one_hot(labels, n, dtype=logits.dtype))]
+def _sparse_xent_grad(c, g, g_probs=None):
+    labels = c.inputs[0]
+    probs = c.outputs[1]
+    dx = None if g is None else apply(_sparse_xent_bwd, (probs, labels, g))
+    if g_probs is not None:    # the probabilities' own gradient: softmax's rule
+        ds = probs * (g_probs - M.reduce_sum(g_probs * probs, axis=-1, keepdims=True))
+        dx = ds if dx is None else dx + ds
+    return [None, dx]
+
+
+@_sparse_xent_bwd.def_grad
+def _sparse_xent_bwd_grad(c, gg):
+    # dlogits = (probs - onehot(labels)) * dloss[..., None]
+    probs, labels, dloss = c.inputs
+    d_probs = gg * A.expand_dims(dloss, -1) if c.needs(0) else None
+    d_dloss = None
+    if c.needs(2):
+        onehot = A.one_hot(labels, A._dims(probs)[-1], dtype=probs.dtype)
+        d_dloss = M.reduce_sum(gg * (probs - onehot), axis=-1)
+    return [d_probs, None, d_dloss]
 
 
 def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
@@ -228,7 +259,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
             "sparse_softmax_cross_entropy_with_logits: labels shape %s must equal logits shape %s without its "
             "last dimension" % (y.shape, x.shape))
     M._float_only("sparse_softmax_cross_entropy_with_logits", x)
-    return apply(_sparse_xent, (y, x))
+    return apply(_sparse_xent, (y, x))[0]
 
 
 def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):

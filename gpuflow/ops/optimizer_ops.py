@@ -96,15 +96,40 @@ def _infer(name, n_arrays, scalar_index, n_out):
     return infer
 
 
+def _prepared(kernel, body, unpack):
+    """`Op.prepare` of a fused update: for the compiled CPU backend, which always
+    passes `out=` buffers, a call straight into the C++ kernel (it validates every
+    array itself) that skips the public function's Python checks; any error there
+    (nothing is written then), `impl='reference'` or a missing extension takes the
+    op's body, which checks and reports as usual."""
+    def prepare(attrs):
+        fast = _K.optim.native_into(kernel, **attrs)
+
+        def run(xp, *arrays, out):
+            if fast is not None and _IMPL["impl"] != "reference":
+                try:
+                    return fast(*unpack(arrays), out)
+                except (ValueError, TypeError):
+                    pass
+            return body(xp, *arrays, out=out, **attrs)
+        return run
+    return prepare
+
+
 # --------------------------------------------------------------------- adam
-@op("adam_update", infer=_infer("adam_update", 4, 4, 3), num_outputs=3, differentiable=False)
-def _adam(xp, w, g, m, v, alpha, *, beta_1, beta_2, epsilon, out=None):
+def _adam_body(xp, w, g, m, v, alpha, *, beta_1, beta_2, epsilon, out=None):
     return _K.adam_update(w, g, m, v, alpha, beta_1, beta_2, epsilon, out=out, impl=_IMPL["impl"])
 
 
-@op("adam_amsgrad_update", infer=_infer("adam_amsgrad_update", 5, 5, 4), num_outputs=4, differentiable=False)
-def _adam_amsgrad(xp, w, g, m, v, v_hat, alpha, *, beta_1, beta_2, epsilon, out=None):
+def _adam_amsgrad_body(xp, w, g, m, v, v_hat, alpha, *, beta_1, beta_2, epsilon, out=None):
     return _K.adam_update(w, g, m, v, alpha, beta_1, beta_2, epsilon, v_hat=v_hat, out=out, impl=_IMPL["impl"])
+
+
+_adam = op("adam_update", infer=_infer("adam_update", 4, 4, 3), num_outputs=3, differentiable=False,
+           prepare=_prepared("adam_update", _adam_body, lambda a: (a[0], a[1], a[2], a[3], None, a[4])))(_adam_body)
+_adam_amsgrad = op("adam_amsgrad_update", infer=_infer("adam_amsgrad_update", 5, 5, 4), num_outputs=4,
+                   differentiable=False,
+                   prepare=_prepared("adam_update", _adam_amsgrad_body, lambda a: a))(_adam_amsgrad_body)
 
 
 def adam_update(w, g, m, v, alpha, beta_1, beta_2, epsilon, v_hat=None):
@@ -127,9 +152,12 @@ def adam_update(w, g, m, v, alpha, beta_1, beta_2, epsilon, v_hat=None):
 
 
 # ---------------------------------------------------------------------- sgd
-@op("sgd_momentum_update", infer=_infer("sgd_momentum_update", 3, 3, 2), num_outputs=2, differentiable=False)
-def _sgd(xp, w, g, m, lr, *, momentum, nesterov, out=None):
+def _sgd_body(xp, w, g, m, lr, *, momentum, nesterov, out=None):
     return _K.sgd_momentum_update(w, g, m, lr, momentum, nesterov, out=out, impl=_IMPL["impl"])
+
+
+_sgd = op("sgd_momentum_update", infer=_infer("sgd_momentum_update", 3, 3, 2), num_outputs=2,
+          differentiable=False, prepare=_prepared("sgd_momentum_update", _sgd_body, lambda a: a))(_sgd_body)
 
 
 def sgd_momentum_update(w, g, m, lr, momentum, nesterov=False):
@@ -144,14 +172,17 @@ def _rmsprop_op(centered, use_momentum):
     n = 3 + centered + use_momentum
     name = "rmsprop_update" + ("_centered" if centered else "") + ("_momentum" if use_momentum else "")
 
-    @op(name, infer=_infer(name, n, n, n - 1), num_outputs=n - 1, differentiable=False)
+    def unpack(arrays):
+        """(w, g, v, a, m, lr) from the op's inputs (a and m None when absent)."""
+        return (arrays[0], arrays[1], arrays[2], arrays[3] if centered else None,
+                arrays[n - 1] if use_momentum else None, arrays[n])
+
     def body(xp, *arrays, rho, momentum, epsilon, out=None):
-        w, g, v = arrays[:3]
-        a = arrays[3] if centered else None
-        m = arrays[n - 1] if use_momentum else None
-        return _K.rmsprop_update(w, g, v, arrays[n], rho, momentum, epsilon, a=a, m=m, out=out,
+        w, g, v, a, m, lr = unpack(arrays)
+        return _K.rmsprop_update(w, g, v, lr, rho, momentum, epsilon, a=a, m=m, out=out,
                                  impl=_IMPL["impl"])
-    return body
+    return op(name, infer=_infer(name, n, n, n - 1), num_outputs=n - 1, differentiable=False,
+              prepare=_prepared("rmsprop_update", body, unpack))(body)
 
 
 _RMSPROP = {(c, m): _rmsprop_op(c, m) for c in (False, True) for m in (False, True)}

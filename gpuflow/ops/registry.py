@@ -49,13 +49,17 @@ class Op:
       direct: optional NumPy function with `fn(numpy, *arrays)`'s result for calls
         without attrs (e.g. `numpy.add`); the CPU path calls it directly, saving the
         body's Python frame. A registered CPU kernel still wins.
+      prepare: optional `prepare(attrs) -> fn(xp, *arrays, **kw)`: a CPU callable equal
+        to the body with these attrs, bound once per node by the compiled CPU backend
+        (e.g. the fused optimizer updates, which then skip the per-call checks that the
+        graph's shapes and dtypes already guarantee). A registered CPU kernel still wins.
     """
 
     __slots__ = ("name", "fn", "infer", "grad_fn", "differentiable", "kernels",
-                 "elementwise", "stateful", "num_outputs", "reduction", "doc", "direct")
+                 "elementwise", "stateful", "num_outputs", "reduction", "doc", "direct", "prepare")
 
     def __init__(self, name, fn, infer, num_outputs=1, differentiable=True,
-                 elementwise=None, stateful=False, reduction=False, direct=None):
+                 elementwise=None, stateful=False, reduction=False, direct=None, prepare=None):
         self.name = name
         self.fn = fn
         self.infer = infer
@@ -69,6 +73,7 @@ class Op:
         # `direct`: a NumPy function equal to `fn(numpy, *arrays)` for ops without attrs
         # (e.g. numpy.add); the CPU path calls it without the body's Python frame.
         self.direct = direct
+        self.prepare = prepare
 
     def def_grad(self, fn):
         """Decorator registering the gradient rule."""

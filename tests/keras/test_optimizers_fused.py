@@ -97,16 +97,39 @@ def test_native_and_reference_kernels_agree(cls, kw, compiled):
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 def test_the_fused_kernel_runs(cls, kw, kernel, compiled, monkeypatch):
     calls = []
-    real = getattr(K, kernel)
+    # Compiled CPU steps call the C++ kernel directly (Op.prepare), with the output
+    # buffers the plan reuses; eager updates go through the public kernel and allocate.
+    direct = compiled and native.available()
+    owner = native.module() if direct else K
+    real = getattr(owner, kernel)
 
     def counting(*args, **kwargs):
-        calls.append(kwargs.get("out") is not None)
+        calls.append(args[-1] is not None if direct else kwargs.get("out") is not None)
         return real(*args, **kwargs)
-    monkeypatch.setattr(K, kernel, counting)
+    monkeypatch.setattr(owner, kernel, counting)
     _run(cls, kw, np.float32, True, compiled)
     assert len(calls) == 4 * 3                     # 4 steps, 3 variables
-    # compiled steps write into buffers the plan reuses (out=); eager updates allocate
+    if direct:
+        return
     assert all(calls) if compiled else not any(calls)
+
+
+@pytest.mark.skipif(not native.available(), reason="native kernels unavailable")
+def test_compiled_update_falls_back_to_the_checked_kernel_when_cpp_refuses(monkeypatch):
+    # A C++ refusal (it validates before writing) sends the step through the public
+    # kernel, which checks and copies as needed: the results are those of the reference.
+    real = native.module().adam_update
+    seen = []
+
+    def refuse_the_direct_call(*args, **kwargs):
+        seen.append(1)
+        if len(seen) % 2:      # the prepared call; the fallback's own C++ call then runs
+            raise ValueError("refused")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(native.module(), "adam_update", refuse_the_direct_call)
+    _assert_same(_run("Adam", {}, np.float32, True, True),
+                 _run("Adam", {}, np.float32, True, True, impl="reference"), np.float32)
+    assert len(seen) == 2 * 4 * 3      # 4 steps, 3 variables: refused, then the checked path
 
 
 def test_compiled_graph_holds_one_update_op_per_variable():
