@@ -6,6 +6,7 @@
 
 namespace gf {
 void register_conv(py::module_& m);
+void register_conv_direct(py::module_& m);
 void register_pool(py::module_& m);
 void register_xent(py::module_& m);
 void register_norm(py::module_& m);
@@ -36,6 +37,7 @@ PYBIND11_MODULE(_C, m) {
   m.attr("openmp") = false;
 #endif
   gf::register_conv(m);
+  gf::register_conv_direct(m);
   gf::register_pool(m);
   gf::register_xent(m);
   gf::register_norm(m);

@@ -5,7 +5,8 @@ helper threads to be scheduled, and small matrix products can become 10-40x slow
 `gf.config.threading.set_intra_op_parallelism_threads(1)` (TensorFlow's name) makes
 BLAS single-threaded; `GPUFLOW_BLAS_THREADS=1` does the same at import time. The
 default leaves BLAS as NumPy configured it (all cores), which is fastest on an idle
-machine. OpenBLAS is controlled through its C API; other BLAS libraries are left alone
+machine. The same count applies to gpuflow's compute-bound C++ kernels (the direct
+convolution). OpenBLAS is controlled through its C API; other BLAS libraries are left alone
 and `get_intra_op_parallelism_threads()` reports 0 for them.
 """
 import ctypes
@@ -58,10 +59,15 @@ def set_intra_op_parallelism_threads(num_threads):
     n = int(num_threads)
     if n < 0:
         raise ValueError("set_intra_op_parallelism_threads: expected a number >= 0, got %d" % n)
+    from gpuflow.kernels import native
+    count = n if n > 0 else native.usable_cpus()
+    mod = native.get()
+    if mod is not None and hasattr(mod, "set_compute_threads"):
+        mod.set_compute_threads(count)   # the direct convolution does a GEMM's work
     fns = _openblas()
     if fns is None:
         return
-    fns[0](n if n > 0 else (os.cpu_count() or 1))
+    fns[0](count)
 
 
 def get_intra_op_parallelism_threads():

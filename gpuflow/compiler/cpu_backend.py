@@ -27,6 +27,7 @@ import numpy as np
 from gpuflow import errors
 from gpuflow.compiler import memory
 from gpuflow.compiler.fusion import is_fused
+from gpuflow.kernels import gemm as _gemm
 
 __all__ = ["build", "CpuPlan", "FRESH_OPS", "ALIAS_OPS", "OUT_OPS"]
 
@@ -185,7 +186,7 @@ class CpuPlan:
 
 class _Namer:
     def __init__(self):
-        self.globals = {"_np": np, "_copyto": np.copyto, "_take": _take}
+        self.globals = {"_np": np, "_copyto": np.copyto, "_take": _take, "_matmul_into": _gemm.matmul_into}
         self._n = 0
         self._ids = {}
 
@@ -490,6 +491,8 @@ def _matmul_emitter(attrs, ra, rb):
         a, b = tr(args[0], ra, ta), tr(args[1], rb, tb)
         if alloc:
             return ["%s = _np.matmul(%s, %s)" % (o, a, b)]
+        if ra == rb == 2:
+            return ["_matmul_into(%s, %s, %s)" % (a, b, o)]
         return ["_np.matmul(%s, %s, out=%s)" % (a, b, o)]
     return emit
 

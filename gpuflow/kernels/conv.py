@@ -1,5 +1,5 @@
-"""NHWC 2-D convolution kernels: im2col / col2im, im2col+GEMM convolution and
-depthwise convolution, forward and backward.
+"""NHWC 2-D convolution kernels: im2col / col2im, direct (implicit-GEMM, AVX-512
+float32) or im2col+GEMM convolution and depthwise convolution, forward and backward.
 
 Layouts follow Keras: inputs ``x[N, H, W, C]``, convolution kernels
 ``[KH, KW, C, OC]``, depthwise kernels ``[KH, KW, C, multiplier]`` with output
@@ -12,6 +12,10 @@ one dtype) and ``impl=None | 'native' | 'reference'`` (see
 `gpuflow.kernels._dispatch`).  Non-contiguous inputs are copied to
 C-contiguous first.
 """
+import threading
+
+import numpy
+
 from gpuflow.kernels import _checks
 from gpuflow.kernels._dispatch import get_array_module, run
 from gpuflow.kernels.window import make_window
@@ -131,6 +135,18 @@ def _col2im(cols, x_shape, win, oh, ow, impl, name):
                cuda=lambda: _cuda().col2im(cols, x_shape, win, oh, ow))
 
 
+def _direct(impl, *arrays):
+    """`gpuflow._C` when its direct float32 convolution applies to these arrays
+    (NumPy float32, a CPU with AVX-512, impl not 'reference'), else None."""
+    if impl == "reference" or any(type(a) is not numpy.ndarray or a.dtype != numpy.float32 for a in arrays):
+        return None
+    from gpuflow.kernels import native
+    mod = native.get()
+    if mod is None or not getattr(mod, "conv_direct_available", lambda: False)():
+        return None
+    return mod
+
+
 def _x4(kernel, name, x, dtype=None):
     x = _checks.float_array(kernel, name, x, ndim=4, dtype=dtype)
     if min(x.shape[1:]) < 1:
@@ -217,8 +233,10 @@ def conv2d_forward(x, kernel, strides=1, padding="VALID", dilations=1, *, impl=N
       strides: int or ``(SH, SW)``.
       padding: ``"VALID"``, ``"SAME"`` or explicit pads.
       dilations: int or ``(DH, DW)``.
-      impl: None, 'native' or 'reference' (applies to im2col; the GEMM is the
-        array module's matmul: BLAS on CPU, cuBLAS on GPU).
+      impl: None, 'native' or 'reference'. 'native' (and None) on float32 NumPy
+        arrays on a CPU with AVX-512 run the direct convolution of gpuflow._C
+        (no im2col matrix); otherwise im2col (native or reference) + the array
+        module's matmul (BLAS on CPU, cuBLAS on GPU).
 
     Returns:
       ``y[N, OH, OW, OC]``.
@@ -228,6 +246,9 @@ def conv2d_forward(x, kernel, strides=1, padding="VALID", dilations=1, *, impl=N
     kh, kw, c, oc = kernel.shape
     win = make_window(name, x.shape[1:3], (kh, kw), strides, padding, dilations)
     oh, ow = win.output_hw(*x.shape[1:3])
+    direct = _direct(impl, x, kernel)
+    if direct is not None:
+        return direct.conv2d_direct(_pad(numpy, x, win), kernel, win.sh, win.sw, win.dh, win.dw)
     cols = _im2col(x, win, oh, ow, impl, name)
     y = cols @ kernel.reshape(kh * kw * c, oc)
     return y.reshape(x.shape[0], oh, ow, oc)
@@ -248,7 +269,9 @@ def conv2d_backward_input(dy, kernel, x_shape, strides=1, padding="VALID", dilat
       kernel: ``[KH, KW, C, OC]`` kernel of dy's dtype.
       x_shape: ``(N, H, W, C)`` of the forward input.
       strides, padding, dilations: as in the forward call.
-      impl: None, 'native' or 'reference' (applies to col2im).
+      impl: None, 'native' or 'reference': with strides 1, float32 NumPy arrays
+        and AVX-512, not 'reference' runs the direct convolution of the padded
+        dy with the flipped kernel; otherwise GEMM + col2im (native or reference).
 
     Returns:
       ``dx[N, H, W, C]``.
@@ -262,8 +285,49 @@ def conv2d_backward_input(dy, kernel, x_shape, strides=1, padding="VALID", dilat
     win = make_window(name, x_shape[1:3], (kh, kw), strides, padding, dilations)
     oh, ow = win.output_hw(*x_shape[1:3])
     dy = _dy_check(name, dy, kernel.dtype, (x_shape[0], oh, ow, oc))
+    direct = _direct(impl, dy, kernel) if win.sh == win.sw == 1 else None
+    if direct is not None:
+        return _backward_input_direct(direct, dy, kernel, x_shape, win)
     dcols = dy.reshape(-1, oc) @ kernel.reshape(kh * kw * c, oc).T
     return _col2im(get_array_module(dcols).ascontiguousarray(dcols), x_shape, win, oh, ow, impl, name)
+
+
+_scratch = threading.local()
+
+
+def _padded_scratch(a, ph, pw):
+    """`a` [N, H, W, C] zero-padded by ph rows and pw columns on each side, in a buffer
+    this thread reuses from call to call (its borders stay zero; only the interior is
+    written): a fresh 6 MB `numpy.pad` per step costs its page faults (~2 ms for the
+    notes' CNN), the copy into a warm buffer ~0.3 ms. Valid until this thread's next
+    call with the same shape."""
+    n, h, w, c = a.shape
+    key = (n, h + 2 * ph, w + 2 * pw, c, a.dtype.str)
+    cache = getattr(_scratch, "buffers", None)
+    if cache is None:
+        cache = _scratch.buffers = {}
+    buf = cache.get(key)
+    if buf is None:
+        if len(cache) >= 8:
+            cache.clear()
+        buf = cache[key] = numpy.zeros(key[:4], a.dtype)
+    buf[:, ph:ph + h, pw:pw + w] = a
+    return buf
+
+
+def _backward_input_direct(mod, dy, kernel, x_shape, win):
+    """Stride-1 input gradient as a forward convolution: dy padded by the dilated
+    kernel extent minus one on every side, the kernel flipped in space with its
+    channel axes swapped; the result covers the padded input, cropped to x."""
+    kh, kw = kernel.shape[:2]
+    ph, pw = (kh - 1) * win.dh, (kw - 1) * win.dw
+    dyp = _padded_scratch(dy, ph, pw)
+    flipped = numpy.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+    dxp = mod.conv2d_direct(dyp, flipped, 1, 1, win.dh, win.dw)
+    h, w = x_shape[1:3]
+    if dxp.shape[1:3] == (h, w):
+        return dxp
+    return numpy.ascontiguousarray(dxp[:, win.pt:win.pt + h, win.pl:win.pl + w])
 
 
 def conv2d_backward_filter(dy, x, kernel_shape, strides=1, padding="VALID", dilations=1, *,
@@ -275,7 +339,9 @@ def conv2d_backward_filter(dy, x, kernel_shape, strides=1, padding="VALID", dila
       x: ``[N, H, W, C]`` forward input of dy's dtype.
       kernel_shape: ``(KH, KW, C, OC)``.
       strides, padding, dilations: as in the forward call.
-      impl: None, 'native' or 'reference' (applies to im2col).
+      impl: None, 'native' or 'reference': float32 NumPy arrays on a CPU with
+        AVX-512 run the direct kernel-gradient kernel unless 'reference';
+        otherwise im2col (native or reference) + GEMM.
 
     Returns:
       ``dkernel[KH, KW, C, OC]``.
@@ -288,6 +354,9 @@ def conv2d_backward_filter(dy, x, kernel_shape, strides=1, padding="VALID", dila
     win = make_window(name, x.shape[1:3], (kh, kw), strides, padding, dilations)
     oh, ow = win.output_hw(*x.shape[1:3])
     dy = _dy_check(name, dy, x.dtype, (x.shape[0], oh, ow, oc))
+    direct = _direct(impl, x, dy)
+    if direct is not None:
+        return direct.conv2d_direct_filter(_pad(numpy, x, win), dy, kh, kw, win.sh, win.sw, win.dh, win.dw)
     cols = _im2col(x, win, oh, ow, impl, name)
     dy2 = dy.reshape(-1, oc)
     if kh * kw * c > oc:

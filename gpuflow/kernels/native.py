@@ -19,6 +19,10 @@ Environment:
     per step, where the same run without the OpenMP kernels took 0.056 s).
     BLAS keeps its own default (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS).
     `set_num_threads` changes it at run time.
+  The compute-bound kernels (the direct convolution, which does the work of a
+    GEMM) use as many threads as BLAS: GPUFLOW_BLAS_THREADS when set, else every
+    usable CPU; `gf.config.threading.set_intra_op_parallelism_threads` changes
+    both.
   OMP_WAIT_POLICY  defaults to PASSIVE when unset (set before the extension
     loads the OpenMP runtime): idle OpenMP workers then sleep instead of
     spinning, which otherwise steals the cores NumPy's BLAS threads need for
@@ -71,10 +75,32 @@ def _threads_from_env():
     return n
 
 
+def usable_cpus():
+    """The number of CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _compute_threads_from_env():
+    """Threads of the compute-bound kernels: as many as BLAS uses (GPUFLOW_BLAS_THREADS
+    when set, else every usable CPU, OpenBLAS's default)."""
+    raw = os.environ.get("GPUFLOW_BLAS_THREADS", "").strip()
+    try:
+        n = int(raw) if raw else 0
+    except ValueError:
+        n = 0
+    return n if n > 0 else usable_cpus()
+
+
 def _apply_thread_setting(mod):
     setter = getattr(mod, "set_num_threads", None)
     if setter is not None:   # an extension built before the setting existed has none
         setter(_threads_from_env())
+    setter = getattr(mod, "set_compute_threads", None)
+    if setter is not None:
+        setter(_compute_threads_from_env())
 
 
 def available():

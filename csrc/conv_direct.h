@@ -1,0 +1,73 @@
+// Direct (implicit-GEMM) float32 2-D convolution kernels for CPUs with
+// AVX-512: the forward pass and the filter gradient read the NHWC input
+// directly (no im2col matrix).  Inputs are pre-padded (the caller pads for
+// SAME or explicit padding), so the kernels see a VALID window with strides
+// and dilations.  The input gradient is the forward kernel applied to the
+// padded output gradient with the flipped kernel (stride 1).
+//
+// csrc/conv_direct.cpp holds the Python entry points (validation, threads);
+// csrc/conv_direct_avx512.cpp the AVX-512 loops, compiled for AVX-512 whatever
+// the global flags say (GCC's target pragma: GCC on x86-64 only).
+#ifndef GPUFLOW_CONV_DIRECT_H_
+#define GPUFLOW_CONV_DIRECT_H_
+
+#include <cstdint>
+
+// (-DGF_CONV_DIRECT=0 builds without the kernels; Python then uses im2col.)
+#ifndef GF_CONV_DIRECT
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define GF_CONV_DIRECT 1
+#else
+#define GF_CONV_DIRECT 0
+#endif
+#endif
+
+namespace gf {
+namespace convd {
+
+typedef std::int64_t index_t;
+
+// y[N, OH, OW, OC] = conv(x[N, Hp, Wp, C], w[KH, KW, C, OC]).
+struct FwdArgs {
+  const float* x;
+  const float* w;
+  float* y;
+  index_t N, Hp, Wp, C, KH, KW, OC, OH, OW, sh, sw, dh, dw;
+};
+
+// dw[KH, KW, C, OC] += sum over pixels of x-window (x) dy[N, OH, OW, OC].
+struct FilterArgs {
+  const float* x;
+  const float* dy;
+  index_t N, Hp, Wp, C, KH, KW, OC, OH, OW, sh, sw, dh, dw;
+};
+
+// Skinny float32 GEMMs (one dimension small, where BLAS's blocking is
+// weakest).  NN: C[M, N] = A[M, K] B[K, N], K in blocks of kc; rows of A, B
+// and C are lda, ldb and ldc floats apart.  With `transposed` C is written
+// transposed (element (m, n) at c[n * ldc + m]; the caller computes
+// X Y^T as (Y X^T)^T with kc = K).  TN: C[M, N] = A[K, M]^T B[K, N].
+struct GemmArgs {
+  const float* a;
+  const float* b;
+  float* c;
+  index_t M, N, K, lda, ldb, ldc, kc;
+  bool transposed;
+};
+
+#if GF_CONV_DIRECT
+// C rows [p0, p1), the (up to) 64 columns at j0.
+void avx512_gemm_nn(const GemmArgs& g, index_t p0, index_t p1, index_t j0);
+// C rows [i0, i1), the (up to) 64 columns at j0.
+void avx512_gemm_tn(const GemmArgs& g, index_t i0, index_t i1, index_t j0);
+// Output pixels [p0, p1) (flat index over N*OH*OW), every output channel.
+void avx512_forward(const FwdArgs& g, index_t p0, index_t p1);
+// Adds the contributions of pixel rows [q0, q1) (flat over N*OH) into acc,
+// a [KH*KW*C, OC] row-major array.
+void avx512_filter(const FilterArgs& g, index_t q0, index_t q1, float* acc);
+#endif
+
+}  // namespace convd
+}  // namespace gf
+
+#endif  // GPUFLOW_CONV_DIRECT_H_

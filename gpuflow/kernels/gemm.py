@@ -1,0 +1,72 @@
+"""Skinny float32 matrix products on gpuflow's own AVX-512 loops.
+
+`matmul_into(a, b, out)` writes ``a @ b`` (2-D, either operand possibly a transposed
+view) into ``out``. Products where one side is small (a Dense layer's batch, a
+10-class output) and the work is large run on the register-blocked loops of
+``gpuflow._C.gemm``, on the same threads as the direct convolution; everything else is
+``numpy.matmul``. Keeping a training step's big GEMMs off BLAS's thread pool matters on
+small machines: BLAS threads spin for a while after each call and slow down the next
+multi-threaded kernel that is not BLAS.
+"""
+import numpy
+
+__all__ = ["matmul_into", "use_direct"]
+
+# Products below this many multiply-adds stay on BLAS (measured: per-call overhead).
+_MIN_WORK = 1 << 24
+# The small side (M or N) at most this: beyond it BLAS's packed blocking wins.
+_MAX_SMALL = 128
+# A B^T reads all of B^T's K rows per tile; A^T B all of A's rows: keep K modest.
+_MAX_K_T = 1024
+
+_state = {"mod": False}
+
+
+def _module():
+    mod = _state["mod"]
+    if mod is False:
+        from gpuflow.kernels import native
+        mod = native.get()
+        if mod is None or not getattr(mod, "conv_direct_available", lambda: False)() or not hasattr(mod, "gemm"):
+            mod = None
+        _state["mod"] = mod
+    return mod
+
+
+def use_direct(m, k, n, trans_a, trans_b):
+    """True when `matmul_into` would run a float32 ``[m, k] @ [k, n]`` product (the
+    given operand layouts) on the direct loops."""
+    if _module() is None or (trans_a and trans_b):
+        return False
+    if m * n * k < _MIN_WORK or min(m, n) > _MAX_SMALL:
+        return False
+    return not ((trans_a or trans_b) and k > _MAX_K_T)
+
+
+def _layout(x):
+    """(C-contiguous base, transposed) of a 2-D operand, or None."""
+    if x.flags.c_contiguous:
+        return x, False
+    if x.flags.f_contiguous:
+        return x.T, True
+    return None
+
+
+def matmul_into(a, b, out):
+    """``numpy.matmul(a, b, out=out)``, on the direct loops where they apply.
+
+    Args:
+      a, b: 2-D arrays (views such as ``w.T`` allowed).
+      out: C-contiguous result array of the product's shape and dtype.
+
+    Returns:
+      out.
+    """
+    if (type(a) is numpy.ndarray and type(b) is numpy.ndarray and a.ndim == 2 and b.ndim == 2
+            and a.dtype == numpy.float32 and b.dtype == numpy.float32 and out.dtype == numpy.float32
+            and out.flags.c_contiguous):
+        la, lb = _layout(a), _layout(b)
+        if la is not None and lb is not None and use_direct(a.shape[0], a.shape[1], b.shape[1], la[1], lb[1]):
+            _state["mod"].gemm(la[0], lb[0], la[1], lb[1], out)
+            return out
+    return numpy.matmul(a, b, out=out)

@@ -1,0 +1,155 @@
+"""The direct AVX-512 float32 kernels of gpuflow._C: convolution (forward, input and
+kernel gradients) and skinny GEMMs, against float64 references."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gpuflow.kernels as K
+from gpuflow.kernels import gemm, native
+
+from . import brute
+
+DIRECT = native.available() and native.module().conv_direct_available()
+pytestmark = pytest.mark.skipif(not DIRECT, reason="needs gpuflow._C on a CPU with AVX-512F")
+
+
+def _close(got, want, rtol=2e-5):
+    assert got.dtype == np.float32
+    scale = max(np.abs(want).max(), 1e-30)
+    assert np.abs(got.astype(np.float64) - want).max() <= rtol * scale * max(1.0, np.sqrt(want.size) / 64)
+
+
+@settings(deadline=None, max_examples=30)
+@given(n=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12), c=st.sampled_from([1, 3, 8, 17, 40]),
+       oc=st.sampled_from([1, 5, 16, 33, 64, 70, 130]), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       sh=st.integers(1, 3), sw=st.integers(1, 2), dh=st.integers(1, 2), dw=st.integers(1, 2),
+       same=st.booleans())
+def test_direct_convolution_matches_float64_reference(n, h, w, c, oc, kh, kw, sh, sw, dh, dw, same):
+    padding = "SAME" if same else "VALID"
+    if not same and (h < dh * (kh - 1) + 1 or w < dw * (kw - 1) + 1):
+        padding = "SAME"
+    rng = np.random.default_rng(n * 1000 + h * 37 + w * 11 + c + oc)
+    x = rng.standard_normal((n, h, w, c))
+    k = rng.standard_normal((kh, kw, c, oc))
+    pads = brute.pads_of(padding, h, w, kh, kw, sh, sw, dh, dw)
+    y = K.conv2d_forward(x.astype(np.float32), k.astype(np.float32), (sh, sw), padding, (dh, dw))
+    _close(y, brute.conv2d(x, k, (sh, sw), (dh, dw), pads))
+    dy = rng.standard_normal(y.shape)
+    dx, dk = K.conv2d_backward(dy.astype(np.float32), x.astype(np.float32), k.astype(np.float32), (sh, sw),
+                               padding, (dh, dw))
+    ex, ek = brute.conv2d_grads(dy, x, k, (sh, sw), (dh, dw), pads)
+    _close(dx, ex)   # stride 1: the direct kernel on the padded dy; else GEMM + col2im
+    _close(dk, ek)
+
+
+def test_direct_kernels_are_used_for_float32(monkeypatch):
+    calls = []
+    mod = native.module()
+    for name in ("conv2d_direct", "conv2d_direct_filter"):
+        real = getattr(mod, name)
+        monkeypatch.setattr(mod, name, lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
+    x = np.ones((2, 6, 6, 3), np.float32)
+    k = np.ones((3, 3, 3, 4), np.float32)
+    y = K.conv2d_forward(x, k)
+    K.conv2d_backward(y, x, k)
+    assert calls == ["conv2d_direct", "conv2d_direct", "conv2d_direct_filter"]
+    calls.clear()
+    K.conv2d_forward(x, k, impl="reference")
+    K.conv2d_forward(x.astype(np.float64), k.astype(np.float64))
+    assert calls == []
+
+
+def test_direct_convolution_rejects_bad_input():
+    mod = native.module()
+    x = np.zeros((1, 5, 5, 3), np.float32)
+    with pytest.raises(ValueError, match="channel mismatch"):
+        mod.conv2d_direct(x, np.zeros((3, 3, 2, 4), np.float32), 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        mod.conv2d_direct(x, np.zeros((6, 3, 3, 4), np.float32), 1, 1, 1, 1)
+    with pytest.raises(TypeError, match="float32"):
+        mod.conv2d_direct(x.astype(np.float64), np.zeros((3, 3, 3, 4)), 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="stride height"):
+        mod.conv2d_direct(x, np.zeros((3, 3, 3, 4), np.float32), 0, 1, 1, 1)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        mod.conv2d_direct(np.zeros((1, 5, 5, 6), np.float32)[..., ::2], np.zeros((3, 3, 3, 4), np.float32),
+                          1, 1, 1, 1)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        mod.conv2d_direct_filter(x, np.zeros((1, 2, 3, 4), np.float32), 3, 3, 1, 1, 1, 1)
+
+
+SHAPES = [(1, 1, 1), (5, 7, 3), (32, 300, 128), (13, 129, 70), (100, 33, 17), (7, 1000, 200), (6, 2, 65)]
+
+
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_gemm_layouts_match_float64(m, k, n):
+    rng = np.random.default_rng(m * k + n)
+    a = rng.standard_normal((m, k))
+    b = rng.standard_normal((k, n))
+    want = a @ b
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    mod = native.module()
+    _close(mod.gemm(a32, b32), want)
+    _close(mod.gemm(a32, np.ascontiguousarray(b32.T), False, True), want)
+    _close(mod.gemm(np.ascontiguousarray(a32.T), b32, True, False), want)
+    out = np.full((m, n), np.nan, np.float32)
+    assert mod.gemm(a32, b32, out=out) is out
+    _close(out, want)
+
+
+def test_gemm_rejects_bad_input():
+    mod = native.module()
+    a = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="inner dimensions differ"):
+        mod.gemm(a, np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match="not supported"):
+        mod.gemm(a, a, True, True)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        mod.gemm(a, np.zeros((3, 2), np.float32), out=np.zeros((4, 3), np.float32))
+    with pytest.raises(ValueError, match="shares memory"):
+        sq = np.zeros((3, 3), np.float32)
+        mod.gemm(sq, sq, out=sq)
+    with pytest.raises(TypeError, match="float32"):
+        mod.gemm(a.astype(np.float64), np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+def test_matmul_into_takes_the_direct_loops_for_skinny_products(ta, tb, monkeypatch):
+    rng = np.random.default_rng(3)
+    m, k, n = 32, 1024, 600      # 19.7M multiply-adds, one small side, k allowed transposed
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    av = np.ascontiguousarray(a.T).T if ta else a
+    bv = np.ascontiguousarray(b.T).T if tb else b
+    calls = []
+    real = native.module().gemm
+    monkeypatch.setattr(native.module(), "gemm", lambda *x, **kw: calls.append(x[2:4]) or real(*x, **kw))
+    gemm._state["mod"] = False   # re-resolve the (patched) module
+    out = np.empty((m, n), np.float32)
+    assert gemm.matmul_into(av, bv, out) is out
+    _close(out, av.astype(np.float64) @ bv.astype(np.float64))
+    assert calls == [(ta, tb)]
+    gemm._state["mod"] = False
+
+
+def test_matmul_into_leaves_small_or_square_products_to_blas():
+    assert not gemm.use_direct(64, 784, 256, False, False)          # under the work threshold
+    assert not gemm.use_direct(1024, 4096, 4096, False, False)      # both sides large
+    assert not gemm.use_direct(32, 4096, 128, True, False)          # transposed with a long k
+    assert gemm.use_direct(32, 36864, 128, False, False)            # the notes' CNN Dense layer
+    a = np.ones((3, 4), np.float32)
+    out = np.empty((3, 3), np.float32)
+    np.testing.assert_array_equal(gemm.matmul_into(a, a.T, out), np.full((3, 3), 4, np.float32))
+
+
+def test_intra_op_threads_set_the_direct_kernels_threads():
+    from gpuflow.backend import threads
+    mod = native.module()
+    saved, blas = mod.get_compute_threads(), threads.get_intra_op_parallelism_threads()
+    try:
+        threads.set_intra_op_parallelism_threads(1)
+        assert mod.get_compute_threads() == 1
+    finally:
+        mod.set_compute_threads(saved)
+        if blas:
+            threads.set_intra_op_parallelism_threads(blas)
