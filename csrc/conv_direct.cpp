@@ -200,24 +200,32 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
   const index_t pix_bytes = (g.OW * g.OC + g.sh * g.Wp * g.C) * 4;
   const index_t qb = std::max<index_t>(1, std::min<index_t>(64, (index_t(256) << 10) / std::max<index_t>(pix_bytes, 1)));
   const index_t blocks = (Q + qb - 1) / qb;
-  if (nt <= 1) {
-    for (index_t b = 0; b < blocks; ++b) convd::avx512_filter(a, b * qb, std::min(Q, (b + 1) * qb), o);
-    return std::move(out);
-  }
-  // One private accumulator per extra thread, summed at the end.
-  std::vector<float> part(static_cast<size_t>(nt - 1) * size, 0.0f);
-  const Spread spread;
+  // The pixel rows are split into `parts` fixed ranges, each summed into its own
+  // accumulator and the accumulators added in order: the result depends on the
+  // shapes only, not on the thread count or which thread took which range
+  // (bit-for-bit reproducible steps).  At most 8 parts and 16 MB of them.
+  const index_t cap = std::max<index_t>(1, (index_t(16) << 20) / (size * 4));
+  const index_t parts = std::max<index_t>(1, std::min<index_t>({8, cap, blocks}));
+  std::vector<float> part(static_cast<size_t>(parts - 1) * size, 0.0f);
+  auto run_part = [&](index_t i) {
+    float* acc = i == 0 ? o : part.data() + static_cast<size_t>(i - 1) * size;
+    const index_t b0 = blocks * i / parts, b1 = blocks * (i + 1) / parts;
+    for (index_t b = b0; b < b1; ++b) convd::avx512_filter(a, b * qb, std::min(Q, (b + 1) * qb), acc);
+  };
+  if (nt <= 1 || parts == 1) {
+    for (index_t i = 0; i < parts; ++i) run_part(i);
+  } else {
+    const Spread spread;
 #pragma omp parallel num_threads(nt)
-  {
-    const int t = thread_id();
-    if (t > 0) spread.worker();
-    float* acc = t == 0 ? o : part.data() + static_cast<size_t>(t - 1) * size;
+    {
+      if (thread_id() > 0) spread.worker();
 #pragma omp for schedule(dynamic, 1)
-    for (index_t b = 0; b < blocks; ++b) convd::avx512_filter(a, b * qb, std::min(Q, (b + 1) * qb), acc);
+      for (index_t i = 0; i < parts; ++i) run_part(i);
+    }
   }
-  for (int t = 1; t < nt; ++t) {
-    const float* p = part.data() + static_cast<size_t>(t - 1) * size;
-    for (index_t i = 0; i < size; ++i) o[i] += p[i];
+  for (index_t i = 1; i < parts; ++i) {
+    const float* p = part.data() + static_cast<size_t>(i - 1) * size;
+    for (index_t j = 0; j < size; ++j) o[j] += p[j];
   }
 #endif
   return std::move(out);

@@ -1,6 +1,6 @@
 """Skinny float32 matrix products on gpuflow's own AVX-512 loops.
 
-`matmul_into(a, b, out)` writes ``a @ b`` (2-D, either operand possibly a transposed
+`matmul(a, b)` is ``numpy.matmul(a, b)``; `matmul_into(a, b, out)` writes ``a @ b`` (2-D, either operand possibly a transposed
 view) into ``out``. Products where one side is small (a Dense layer's batch, a
 10-class output) and the work is large run on the register-blocked loops of
 ``gpuflow._C.gemm``, on the same threads as the direct convolution; everything else is
@@ -10,7 +10,7 @@ multi-threaded kernel that is not BLAS.
 """
 import numpy
 
-__all__ = ["matmul_into", "use_direct"]
+__all__ = ["matmul", "matmul_into", "use_direct"]
 
 # Products below this many multiply-adds stay on BLAS (measured: per-call overhead).
 _MIN_WORK = 1 << 24
@@ -52,6 +52,28 @@ def _layout(x):
     return None
 
 
+_F32 = numpy.dtype(numpy.float32)
+
+
+def _direct_operands(a, b):
+    """(a base, b base, trans_a, trans_b) when the direct loops take a @ b, else None."""
+    if (type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2 or b.ndim != 2
+            or a.dtype != _F32 or b.dtype != _F32):
+        return None
+    la, lb = _layout(a), _layout(b)
+    if la is None or lb is None or not use_direct(a.shape[0], a.shape[1], b.shape[1], la[1], lb[1]):
+        return None
+    return la[0], lb[0], la[1], lb[1]
+
+
+def matmul(a, b):
+    """``numpy.matmul(a, b)`` (a new array), on the direct loops where they apply."""
+    ops = _direct_operands(a, b)
+    if ops is None:
+        return numpy.matmul(a, b)
+    return _state["mod"].gemm(*ops)
+
+
 def matmul_into(a, b, out):
     """``numpy.matmul(a, b, out=out)``, on the direct loops where they apply.
 
@@ -62,11 +84,8 @@ def matmul_into(a, b, out):
     Returns:
       out.
     """
-    if (type(a) is numpy.ndarray and type(b) is numpy.ndarray and a.ndim == 2 and b.ndim == 2
-            and a.dtype == numpy.float32 and b.dtype == numpy.float32 and out.dtype == numpy.float32
-            and out.flags.c_contiguous):
-        la, lb = _layout(a), _layout(b)
-        if la is not None and lb is not None and use_direct(a.shape[0], a.shape[1], b.shape[1], la[1], lb[1]):
-            _state["mod"].gemm(la[0], lb[0], la[1], lb[1], out)
-            return out
-    return numpy.matmul(a, b, out=out)
+    ops = _direct_operands(a, b)
+    if ops is None or out.dtype != _F32 or not out.flags.c_contiguous:
+        return numpy.matmul(a, b, out=out)
+    _state["mod"].gemm(*ops, out)
+    return out

@@ -153,3 +153,25 @@ def test_intra_op_threads_set_the_direct_kernels_threads():
         mod.set_compute_threads(saved)
         if blas:
             threads.set_intra_op_parallelism_threads(blas)
+
+
+def test_direct_kernels_are_deterministic_across_thread_counts():
+    # The kernel gradient sums fixed ranges of pixels in a fixed order: the same bits
+    # whatever the thread count or scheduling (reproducible training steps).
+    mod = native.module()
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((8, 14, 14, 16)).astype(np.float32)
+    dy = rng.standard_normal((8, 12, 12, 24)).astype(np.float32)
+    k = rng.standard_normal((3, 3, 16, 24)).astype(np.float32)
+    saved = mod.get_compute_threads()
+    try:
+        got = []
+        for nt in (1, 2, 3, 2):
+            mod.set_compute_threads(nt)
+            got.append((mod.conv2d_direct_filter(x, dy, 3, 3, 1, 1, 1, 1), mod.conv2d_direct(x, k, 1, 1, 1, 1),
+                        mod.gemm(x.reshape(8, -1), dy.reshape(8, -1), True, False)))
+    finally:
+        mod.set_compute_threads(saved)
+    for other in got[1:]:
+        for a, b in zip(got[0], other):
+            np.testing.assert_array_equal(a, b)
