@@ -44,15 +44,13 @@ struct FilterArgs {
 
 // Skinny float32 GEMMs (one dimension small, where BLAS's blocking is
 // weakest).  NN: C[M, N] = A[M, K] B[K, N], K in blocks of kc; rows of A, B
-// and C are lda, ldb and ldc floats apart.  With `transposed` C is written
-// transposed (element (m, n) at c[n * ldc + m]; the caller computes
-// X Y^T as (Y X^T)^T with kc = K).  TN: C[M, N] = A[K, M]^T B[K, N].
+// and C are lda, ldb and ldc floats apart (the caller computes X Y^T as
+// (Y X^T)^T).  TN: C[M, N] = A[K, M]^T B[K, N].
 struct GemmArgs {
   const float* a;
   const float* b;
   float* c;
   index_t M, N, K, lda, ldb, ldc, kc;
-  bool transposed;
 };
 
 #if GF_CONV_DIRECT

@@ -48,13 +48,11 @@ inline __mmask16 tail_mask(index_t cols) {
 // output pointers y[r]) by the 16*NV output channels starting at the kernel
 // column `w` points to.  S window taps at input offsets soff[s], C channels
 // each; the kernel rows are consecutive (stride ldw floats).
-// With `accumulate` the tile adds to what y holds.  With ldt > 0 the tile is
-// stored transposed: row r, column j goes to y[0][j * ldt + r] (used by the
-// GEMM C = A B^T, computed as C^T = B A^T; never with `accumulate`).
+// With `accumulate` the tile adds to what y holds (a GEMM's later K blocks).
 template <int R, int NV>
 void fwd_tile(const float* const* a, const index_t* soff, index_t S, index_t C,
               const float* w, index_t ldw, float* const* y, __mmask16 last,
-              bool accumulate = false, index_t ldt = 0) {
+              bool accumulate = false) {
   __m512 acc[R][NV];
   #pragma GCC unroll 24
   for (int r = 0; r < R; ++r) {
@@ -88,20 +86,6 @@ void fwd_tile(const float* const* a, const index_t* soff, index_t S, index_t C,
       wp += ldw;
     }
   }
-  if (ldt > 0) {
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(static_cast<int>(ldt)));
-    #pragma GCC unroll 24
-    for (int r = 0; r < R; ++r) {
-      #pragma GCC unroll 24
-      for (int v = 0; v < NV; ++v) {
-        _mm512_mask_i32scatter_ps(y[0] + 16 * v * ldt + r, v + 1 < NV ? (__mmask16)0xFFFF : last,
-                                  idx, acc[r][v], 4);
-      }
-    }
-    return;
-  }
   #pragma GCC unroll 24
   for (int r = 0; r < R; ++r) {
     #pragma GCC unroll 24
@@ -119,14 +103,14 @@ struct Rows {
 template <int NV, int R = Rows<NV>::value>
 void fwd_tile_rows(int rows, const float* const* a, const index_t* soff, index_t S,
                    index_t C, const float* w, index_t ldw, float* const* y,
-                   __mmask16 last, bool accumulate = false, index_t ldt = 0) {
+                   __mmask16 last, bool accumulate = false) {
   if constexpr (R >= 1) {
     if (rows == R) {
-      fwd_tile<R, NV>(a, soff, S, C, w, ldw, y, last, accumulate, ldt);
+      fwd_tile<R, NV>(a, soff, S, C, w, ldw, y, last, accumulate);
       return;
     }
     if constexpr (R > 1) {
-      fwd_tile_rows<NV, R - 1>(rows, a, soff, S, C, w, ldw, y, last, accumulate, ldt);
+      fwd_tile_rows<NV, R - 1>(rows, a, soff, S, C, w, ldw, y, last, accumulate);
     }
   }
 }
@@ -255,10 +239,15 @@ void nn_block(const GemmArgs& g, index_t p0, index_t p1, index_t j0, index_t k0,
     float* c[R];
     for (int r = 0; r < rows; ++r) {
       a[r] = g.a + (p + r) * g.lda + k0;
-      c[r] = g.transposed ? g.c + j0 * g.ldc + p : g.c + (p + r) * g.ldc + j0;
+      c[r] = g.c + (p + r) * g.ldc + j0;
     }
-    fwd_tile_rows<NV>(rows, a, &zero, 1, kc, g.b + k0 * g.ldb + j0, g.ldb, c, last,
-                      k0 > 0, g.transposed ? g.ldc : 0);
+    // The next tile's rows of A, from memory once (a Dense layer's weight in
+    // the transposed product): requested now, used after this tile's work.
+    for (index_t q = p + R; q < std::min(p + 2 * R, p1); ++q) {
+      const char* row = reinterpret_cast<const char*>(g.a + q * g.lda + k0);
+      for (index_t off = 0; off < kc * 4; off += 64) _mm_prefetch(row + off, _MM_HINT_T1);
+    }
+    fwd_tile_rows<NV>(rows, a, &zero, 1, kc, g.b + k0 * g.ldb + j0, g.ldb, c, last, k0 > 0);
   }
 }
 

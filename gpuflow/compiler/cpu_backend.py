@@ -330,6 +330,13 @@ def build(g, shapes, name="fn"):
                 instrs.append(memory.Instr([id(a), id(b)], [id(o)], out=True, inplace=False,
                                            emit=_matmul_emitter(n.attrs, ra, rb), node=n, label="matmul"))
                 continue
+        red = _reduction_emitter(n, shapes, nm)
+        if red is not None:
+            o = n.outputs[0]
+            val(id(o), shapes.get(id(o)), o._dtype)
+            instrs.append(memory.Instr([id(n.inputs[0])], [id(o)], out=True, inplace=False, emit=red, node=n,
+                                       label=op.name))
+            continue
         if op.name in OUT_OPS and not op.kernels.get("CPU") and n.outputs:
             dims = [shapes.get(id(o)) for o in n.outputs]
             if all(d is not None and None not in d for d in dims):
@@ -495,6 +502,29 @@ def _matmul_emitter(attrs, ra, rb):
             return ["_matmul_into(%s, %s, %s)" % (a, b, o)]
         return ["_np.matmul(%s, %s, out=%s)" % (a, b, o)]
     return emit
+
+
+def _reduction_emitter(n, shapes, nm):
+    """A NumPy `out=` emitter for a float reduction node with static shapes (reduce_sum,
+    reduce_mean, reduce_max, reduce_min; and `sum_to` over leading axes, the bias gradients
+    of dense and convolution layers), or None for the op's own body."""
+    op = n.op
+    if op.name not in _RED_UFUNC and op.name != "sum_to":
+        return None
+    # float16 stays on the bodies: NumPy's mean of float16 accumulates in float32
+    if op.kernels.get("CPU") or len(n.outputs) != 1 or n.inputs[0]._dtype.name not in ("float32", "float64"):
+        return None
+    in_dims, out_dims = shapes.get(id(n.inputs[0])), shapes.get(id(n.outputs[0]))
+    if in_dims is None or out_dims is None or None in in_dims or None in out_dims or 0 in in_dims:
+        return None     # (empty inputs: the bodies give TF's identities, e.g. -inf for max)
+    if op.name in _RED_UFUNC:
+        return _red_emitter(op.name, n.attrs, tuple(in_dims), nm)
+    if op.name == "sum_to":
+        lead = len(in_dims) - len(out_dims)
+        if lead <= 0 or tuple(in_dims[lead:]) != tuple(out_dims):
+            return None     # same shape (an alias) or broadcast axes inside: the body
+        return _red_emitter("reduce_sum", {"axis": tuple(range(lead)), "keepdims": False}, tuple(in_dims), nm)
+    return None
 
 
 def _red_emitter(name, attrs, in_dims, nm):
