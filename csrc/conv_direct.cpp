@@ -135,7 +135,7 @@ Geometry geometry(const char* kernel, const py::array& x, index_t KH, index_t KW
 
 // y = conv2d(x, w), VALID on the pre-padded x.
 py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
-                        index_t sw, index_t dh, index_t dw) {
+                        index_t sw, index_t dh, index_t dw, py::object bias, bool relu) {
   const char* K = "conv2d_direct";
   require_direct(K);
   check_float_array(K, "x", x, FloatKind::kF32, 4);
@@ -145,10 +145,18 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
                        describe("w", w) + " (layout KH, KW, C, OC)");
   }
   const Geometry g = geometry(K, x, w.shape(0), w.shape(1), w.shape(3), sh, sw, dh, dw);
+  const float* bp = nullptr;
+  py::array b;
+  if (!bias.is_none()) {
+    b = py::reinterpret_borrow<py::array>(bias);
+    check_float_array(K, "bias", b, FloatKind::kF32, 1);
+    check_shape(K, "bias", b, {g.OC});
+    bp = cdata<float>(b);
+  }
   py::array_t<float> y = new_array<float>({g.N, g.OH, g.OW, g.OC});
   convd::FwdArgs a{cdata<float>(x), cdata<float>(w), y.mutable_data(),
                    g.N, g.Hp, g.Wp, g.C, g.KH, g.KW, g.OC, g.OH, g.OW,
-                   g.sh, g.sw, g.dh, g.dw};
+                   g.sh, g.sw, g.dh, g.dw, bp, relu};
 #if GF_CONV_DIRECT
   const index_t P = g.N * g.OH * g.OW;
   const index_t work = P * g.OC * g.KH * g.KW * g.C;
@@ -284,10 +292,10 @@ py::array gemm(const py::array& a, const py::array& b, bool trans_a, bool trans_
   }
   float* cp = static_cast<float*>(c.mutable_data());
   const index_t work = M * N * Ka;
-  if (M == 0 || N == 0) return std::move(c);
+  if (M == 0 || N == 0) return c;
   if (Ka == 0) {
     std::fill(cp, cp + M * N, 0.0f);
-    return std::move(c);
+    return c;
   }
 #if GF_CONV_DIRECT
   if (trans_b) {
@@ -310,7 +318,7 @@ py::array gemm(const py::array& a, const py::array& b, bool trans_a, bool trans_
         for (index_t i = 0; i < n1 - n0; ++i) dst[i] = buf[i * M + m];
       }
     });
-    return std::move(c);
+    return c;
   }
   if (trans_a) {
     convd::GemmArgs g{cdata<float>(a), cdata<float>(b), cp, M, N, Ka, M, N, N, Ka};
@@ -320,7 +328,7 @@ py::array gemm(const py::array& a, const py::array& b, bool trans_a, bool trans_
       const index_t r = i / cols, j = i % cols;
       convd::avx512_gemm_tn(g, r * rchunk, std::min(M, (r + 1) * rchunk), j * 64);
     });
-    return std::move(c);
+    return c;
   }
   convd::GemmArgs g{cdata<float>(a), cdata<float>(b), cp, M, N, Ka, Ka, N, N, 256};
   const index_t rchunk = 96, rows = (M + rchunk - 1) / rchunk, cols = (N + 63) / 64;
@@ -330,7 +338,7 @@ py::array gemm(const py::array& a, const py::array& b, bool trans_a, bool trans_
     convd::avx512_gemm_nn(g, r * rchunk, std::min(M, (r + 1) * rchunk), j * 64);
   });
 #endif
-  return std::move(c);
+  return c;
 }
 
 void set_compute_threads(int n) {
@@ -349,9 +357,10 @@ void register_conv_direct(py::module_& m) {
         "True when the direct float32 convolution kernels run on this CPU "
         "(AVX-512F).");
   m.def("conv2d_direct", &conv2d_direct, arg("x"), arg("w"), arg("sh"), arg("sw"),
-        arg("dh"), arg("dw"),
+        arg("dh"), arg("dw"), arg("bias") = py::none(), arg("relu") = false,
         "float32 NHWC convolution of a pre-padded x[N, Hp, Wp, C] with "
-        "w[KH, KW, C, OC] (VALID window, strides, dilations) -> y[N, OH, OW, OC].");
+        "w[KH, KW, C, OC] (VALID window, strides, dilations) -> y[N, OH, OW, OC]; "
+        "bias[OC] added and ReLU applied in the same pass when given.");
   m.def("conv2d_direct_filter", &conv2d_direct_filter, arg("x"), arg("dy"), arg("kh"),
         arg("kw"), arg("sh"), arg("sw"), arg("dh"), arg("dw"),
         "Kernel gradient [KH, KW, C, OC] of conv2d_direct for the output "

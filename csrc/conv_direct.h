@@ -27,12 +27,15 @@ namespace convd {
 
 typedef std::int64_t index_t;
 
-// y[N, OH, OW, OC] = conv(x[N, Hp, Wp, C], w[KH, KW, C, OC]).
+// y[N, OH, OW, OC] = act(conv(x[N, Hp, Wp, C], w[KH, KW, C, OC]) + bias),
+// with bias optional (nullptr) and act ReLU when `relu`, else the identity.
 struct FwdArgs {
   const float* x;
   const float* w;
   float* y;
   index_t N, Hp, Wp, C, KH, KW, OC, OH, OW, sh, sw, dh, dw;
+  const float* bias;
+  bool relu;
 };
 
 // dw[KH, KW, C, OC] += sum over pixels of x-window (x) dy[N, OH, OW, OC].

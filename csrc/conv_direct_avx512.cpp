@@ -49,10 +49,12 @@ inline __mmask16 tail_mask(index_t cols) {
 // column `w` points to.  S window taps at input offsets soff[s], C channels
 // each; the kernel rows are consecutive (stride ldw floats).
 // With `accumulate` the tile adds to what y holds (a GEMM's later K blocks).
+// The epilogue adds `bias` (the tile's 16*NV values, or nullptr) and applies
+// ReLU when `relu`.
 template <int R, int NV>
 void fwd_tile(const float* const* a, const index_t* soff, index_t S, index_t C,
               const float* w, index_t ldw, float* const* y, __mmask16 last,
-              bool accumulate = false) {
+              bool accumulate = false, const float* bias = nullptr, bool relu = false) {
   __m512 acc[R][NV];
   #pragma GCC unroll 24
   for (int r = 0; r < R; ++r) {
@@ -86,6 +88,21 @@ void fwd_tile(const float* const* a, const index_t* soff, index_t S, index_t C,
       wp += ldw;
     }
   }
+  if (bias != nullptr) {
+    #pragma GCC unroll 24
+    for (int v = 0; v < NV; ++v) {
+      const __m512 bv = v + 1 < NV ? _mm512_loadu_ps(bias + 16 * v)
+                                   : _mm512_maskz_loadu_ps(last, bias + 16 * v);
+      #pragma GCC unroll 24
+      for (int r = 0; r < R; ++r) acc[r][v] = _mm512_add_ps(acc[r][v], bv);
+    }
+  }
+  if (relu) {
+    #pragma GCC unroll 24
+    for (int r = 0; r < R; ++r)
+      #pragma GCC unroll 24
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_max_ps(acc[r][v], _mm512_setzero_ps());
+  }
   #pragma GCC unroll 24
   for (int r = 0; r < R; ++r) {
     #pragma GCC unroll 24
@@ -103,14 +120,15 @@ struct Rows {
 template <int NV, int R = Rows<NV>::value>
 void fwd_tile_rows(int rows, const float* const* a, const index_t* soff, index_t S,
                    index_t C, const float* w, index_t ldw, float* const* y,
-                   __mmask16 last, bool accumulate = false) {
+                   __mmask16 last, bool accumulate = false, const float* bias = nullptr,
+                   bool relu = false) {
   if constexpr (R >= 1) {
     if (rows == R) {
-      fwd_tile<R, NV>(a, soff, S, C, w, ldw, y, last, accumulate);
+      fwd_tile<R, NV>(a, soff, S, C, w, ldw, y, last, accumulate, bias, relu);
       return;
     }
     if constexpr (R > 1) {
-      fwd_tile_rows<NV, R - 1>(rows, a, soff, S, C, w, ldw, y, last, accumulate);
+      fwd_tile_rows<NV, R - 1>(rows, a, soff, S, C, w, ldw, y, last, accumulate, bias, relu);
     }
   }
 }
@@ -133,7 +151,8 @@ void forward_cols(const FwdArgs& g, index_t p0, index_t p1, index_t j0,
       a[r] = g.x + ((n * g.Hp + oh * g.sh) * g.Wp + ow * g.sw) * g.C;
       y[r] = g.y + q * g.OC + j0;
     }
-    fwd_tile_rows<NV>(rows, a, soff, g.KH * g.KW, g.C, g.w + j0, g.OC, y, last);
+    fwd_tile_rows<NV>(rows, a, soff, g.KH * g.KW, g.C, g.w + j0, g.OC, y, last, false,
+                      g.bias != nullptr ? g.bias + j0 : nullptr, g.relu);
   }
 }
 

@@ -7,6 +7,7 @@
 namespace gf {
 void register_conv(py::module_& m);
 void register_conv_direct(py::module_& m);
+void register_bias_act(py::module_& m);
 void register_pool(py::module_& m);
 void register_xent(py::module_& m);
 void register_norm(py::module_& m);
@@ -38,6 +39,7 @@ PYBIND11_MODULE(_C, m) {
 #endif
   gf::register_conv(m);
   gf::register_conv_direct(m);
+  gf::register_bias_act(m);
   gf::register_pool(m);
   gf::register_xent(m);
   gf::register_norm(m);

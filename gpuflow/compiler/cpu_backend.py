@@ -49,7 +49,7 @@ def _is_fresh(op):
 
 
 FRESH_OPS = frozenset([
-    "matmul", "softmax", "log_softmax", "sparse_softmax_cross_entropy", "sparse_softmax_cross_entropy_grad", "one_hot", "zeros_like", "ones_like",
+    "matmul", "softmax", "log_softmax", "sparse_softmax_cross_entropy", "sparse_softmax_cross_entropy_grad", "bias_act_grad", "one_hot", "zeros_like", "ones_like",
     "concat", "stack", "tile", "pad", "gather", "gather_grad", "getitem_grad", "scatter_along", "take_along",
     "cumsum", "cumprod", "argmax", "argmin", "sort", "argsort", "shape", "size", "reduced_count", "random_normal",
     "random_uniform", "truncated_normal", "dropout_mask", "random_categorical", "fill_dynamic",

@@ -22,6 +22,8 @@ from gpuflow.kernels.conv import (
     conv2d_backward_filter,
     conv2d_backward_input,
     conv2d_forward,
+    conv2d_bias_act,
+    bias_act_backward,
     depthwise_conv2d_backward,
     depthwise_conv2d_backward_filter,
     depthwise_conv2d_backward_input,
@@ -49,7 +51,7 @@ from gpuflow.kernels.xent import sparse_softmax_cross_entropy_backward, sparse_s
 __all__ = [
     "native", "get_array_module", "Window2D", "make_window", "same_padding",
     "im2col", "col2im",
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter", "conv2d_backward",
+    "conv2d_forward", "conv2d_bias_act", "bias_act_backward", "conv2d_backward_input", "conv2d_backward_filter", "conv2d_backward",
     "depthwise_conv2d_forward", "depthwise_conv2d_backward_input",
     "depthwise_conv2d_backward_filter", "depthwise_conv2d_backward",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",

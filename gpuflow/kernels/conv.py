@@ -22,7 +22,7 @@ from gpuflow.kernels.window import make_window
 
 __all__ = [
     "im2col", "col2im",
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter", "conv2d_backward",
+    "conv2d_forward", "conv2d_bias_act", "bias_act_backward", "conv2d_backward_input", "conv2d_backward_filter", "conv2d_backward",
     "depthwise_conv2d_forward", "depthwise_conv2d_backward_input",
     "depthwise_conv2d_backward_filter", "depthwise_conv2d_backward",
 ]
@@ -252,6 +252,87 @@ def conv2d_forward(x, kernel, strides=1, padding="VALID", dilations=1, *, impl=N
     cols = _im2col(x, win, oh, ow, impl, name)
     y = cols @ kernel.reshape(kh * kw * c, oc)
     return y.reshape(x.shape[0], oh, ow, oc)
+
+
+_ACTIVATIONS = ("linear", "relu")
+
+
+def conv2d_bias_act(x, kernel, bias, strides=1, padding="VALID", dilations=1, activation="linear", *,
+                    impl=None):
+    """``act(conv2d_forward(x, kernel) + bias)``, the forward pass of a Keras ``Conv2D``.
+
+    Where the direct kernel applies (float32 NumPy arrays on a CPU with AVX-512, impl not
+    'reference') the bias and the activation are applied to each output tile while it is
+    still in registers: no extra passes over the output.
+
+    Args:
+      x: ``[N, H, W, C]`` float32/float64 array.
+      kernel: ``[KH, KW, C, OC]`` array of x's dtype.
+      bias: ``[OC]`` array of x's dtype, or None.
+      strides, padding, dilations: as for `conv2d_forward`.
+      activation: ``'linear'`` or ``'relu'``.
+      impl: None, 'native' or 'reference'.
+
+    Returns:
+      ``y[N, OH, OW, OC]``.
+
+    Raises:
+      TypeError: non-float inputs or mixed dtypes.
+      ValueError: shape mismatches, an unknown activation.
+    """
+    name = "conv2d_bias_act"
+    if activation not in _ACTIVATIONS:
+        raise ValueError("%s: activation must be one of %s, got %r" % (name, _ACTIVATIONS, activation))
+    x, kernel = _conv_check(name, x, kernel)
+    if bias is not None:
+        bias = _checks.float_array(name, "bias", bias, ndim=1, dtype=x.dtype)
+        _checks.check_shape(name, "bias", bias, (kernel.shape[3],))
+    direct = _direct(impl, x, kernel, *(() if bias is None else (bias,)))
+    if direct is not None:
+        win = make_window(name, x.shape[1:3], kernel.shape[:2], strides, padding, dilations)
+        return direct.conv2d_direct(_pad(numpy, x, win), kernel, win.sh, win.sw, win.dh, win.dw, bias,
+                                    activation == "relu")
+    y = conv2d_forward(x, kernel, strides, padding, dilations, impl=impl)
+    xp = get_array_module(y)
+    if bias is not None:
+        y += bias
+    if activation == "relu":
+        xp.maximum(y, 0, out=y)
+    return y
+
+
+def _bias_act_backward_ref(g, y, relu):
+    gz = g * (y > 0) if relu else g.copy()
+    return gz, gz.sum(axis=tuple(range(g.ndim - 1)))
+
+
+def bias_act_backward(g, y, activation="linear", *, impl=None):
+    """The backward pass of ``y = act(z + bias)`` for `conv2d_bias_act` (and Dense).
+
+    Args:
+      g: gradient of y, float32/float64 array of at least 1 dimension.
+      y: the layer output, like g.
+      activation: ``'linear'`` or ``'relu'`` (``relu'(z)`` is read from ``y > 0``).
+      impl: None, 'native' or 'reference'.
+
+    Returns:
+      ``(gz, dbias)``: the gradient of ``z`` (``g * (y > 0)`` for ReLU, ``g`` for linear)
+      and its sum over every axis but the last, in one pass (native).
+
+    Raises:
+      TypeError: non-float or mixed dtypes.
+      ValueError: shape mismatch or an unknown activation.
+    """
+    name = "bias_act_backward"
+    if activation not in _ACTIVATIONS:
+        raise ValueError("%s: activation must be one of %s, got %r" % (name, _ACTIVATIONS, activation))
+    g = _checks.float_array(name, "g", g, min_ndim=1)
+    y = _checks.float_array(name, "y", y, dtype=g.dtype)
+    _checks.check_shape(name, "y", y, g.shape)
+    relu = activation == "relu"
+    return run(name, impl, (g, y),
+               reference=lambda: _bias_act_backward_ref(g, y, relu),
+               native=lambda: tuple(_native().bias_act_grad(g, y, relu)))
 
 
 def _dy_check(name, dy, dtype, shape):

@@ -403,6 +403,92 @@ def _conv2d_bf_grad(c, g):
 
 
 # ---------------------------------------------------------------------------------------
+# conv2d + bias + activation in one op (Keras Conv2D's forward pass)
+# ---------------------------------------------------------------------------------------
+def _conv2d_ba_infer(specs, strides, padding, dilations, activation):
+    out, dt = _conv2d_infer(specs[:2], strides, padding, dilations)
+    bd, bt = specs[2]
+    if bt is not dt:
+        raise _err("conv2d_bias_act", "bias dtype %s differs from the input's %s" % (bt.name, dt.name))
+    if bd is not None and (len(bd) != 1 or (bd[0] is not None and out[3] is not None and bd[0] != out[3])):
+        raise _err("conv2d_bias_act", "bias must have shape [%s], got %s" % (out[3], _shape_str(bd)))
+    return out, dt
+
+
+@op("conv2d_bias_act", infer=_conv2d_ba_infer)
+def _conv2d_ba(xp, x, k, b, *, strides, padding, dilations, activation):
+    out = _K.conv2d_bias_act(_up(x), _up(k), _up(b), strides, padding, dilations, activation, impl=_IMPL["impl"])
+    return _down(out, x.dtype)
+
+
+def _bias_act_grad_infer(specs, activation):
+    (gd, gt), _ = specs
+    return [(gd, gt), ((None,) if gd is None else (gd[-1],), gt)]
+
+
+@op("bias_act_grad", infer=_bias_act_grad_infer, num_outputs=2)
+def _bias_act_grad(xp, g, y, *, activation):
+    # (g * relu'(z), its sum over all axes but the last) in one pass
+    gz, db = _K.bias_act_backward(_up(g), _up(y), activation, impl=_IMPL["impl"])
+    return _down(gz, g.dtype), _down(db, g.dtype)
+
+
+@_bias_act_grad.def_grad
+def _bias_act_grad_grad(c, g_gz, g_db=None):
+    # Both results are linear in g with the fixed mask relu'(z); nothing flows to y.
+    g, y = c.inputs
+    total = g_gz
+    if g_db is not None:
+        spread = A.broadcast_to(g_db, A.shape(g))
+        total = spread if total is None else total + spread
+    if total is not None and c.attrs["activation"] == "relu":
+        total = total * A.cast(M.greater(y, 0), total.dtype)
+    return [total, None]
+
+
+@_conv2d_ba.def_grad
+def _conv2d_ba_grad(c, g):
+    x, k, _ = c.inputs
+    # relu'(z) is read from the output (z > 0 exactly where y > 0); the gradient before
+    # the activation and the bias gradient come from one pass
+    g, db = apply(_bias_act_grad, (g, c.out), {"activation": c.attrs["activation"]})
+    geo = _geom(c.attrs)
+    return [_bi_call(_conv2d_bi, g, k, x, geo) if c.needs(0) else None,
+            apply(_conv2d_bf, (x, g), dict(geo, kernel_hw=_kernel_hw("conv2d", k))) if c.needs(1) else None,
+            db if c.needs(2) else None]
+
+
+def conv2d_bias_act(input, filters, bias, strides=1, padding="VALID", dilations=None, activation="linear"):  # noqa: A002
+    """`activation(conv2d(input, filters) + bias)` as one op (NHWC), the forward pass of
+    `keras.layers.Conv2D`: on CPUs with AVX-512 the bias and the activation are applied
+    inside the float32 convolution kernel (no extra passes over the output).
+
+    Args:
+      input: `[batch, height, width, channels]` float tensor.
+      filters: `[height, width, in_channels, out_channels]`.
+      bias: `[out_channels]`.
+      strides, padding, dilations: as for `conv2d` (NHWC forms).
+      activation: `'linear'` or `'relu'`.
+
+    Returns:
+      `[batch, out_height, out_width, out_channels]`.
+
+    Raises:
+      InvalidArgumentError: as `conv2d`, or a bias of the wrong shape or dtype.
+      ValueError: an activation other than 'linear' or 'relu'.
+    """
+    if activation not in ("linear", "relu"):
+        raise ValueError("conv2d_bias_act: activation must be 'linear' or 'relu', got %r" % (activation,))
+    x, k = _conv_args("conv2d_bias_act", input, filters)
+    b = _like(bias, x)
+    attrs = {"strides": _spatial("conv2d", "strides", strides, 2, False),
+             "padding": _padding("conv2d", padding, 2, False),
+             "dilations": _spatial("conv2d", "dilations", dilations, 2, False),
+             "activation": activation}
+    return apply(_conv2d_ba, (x, k, b), attrs)
+
+
+# ---------------------------------------------------------------------------------------
 # depthwise_conv2d and its backward ops
 # ---------------------------------------------------------------------------------------
 _DW_K = "[height, width, in_channels, channel_multiplier]"

@@ -145,3 +145,24 @@ def test_native_matches_reference_random_geometry(n, h, w, c, kh, kw, sh, sw, dh
     for a, b in zip(K.depthwise_conv2d_backward(dy, x, k, *args[1:], impl="native"),
                     K.depthwise_conv2d_backward(dy, x, k, *args[1:], impl="reference")):
         assert_close(a, b)
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+@pytest.mark.parametrize("shape", [(1,), (3, 1), (2, 5, 3), (4, 130, 7), (2, 3, 4, 64)])
+def test_bias_act_backward(activation, shape, impl, dtype, rng):
+    g = rng.standard_normal(shape).astype(dtype)
+    y = rng.standard_normal(shape).astype(dtype)
+    gz, db = K.bias_act_backward(g, y, activation, impl=impl)
+    want = g.astype(np.float64) * (y > 0) if activation == "relu" else g.astype(np.float64)
+    assert gz.dtype == dtype and db.dtype == dtype
+    assert_close(gz, want)
+    assert_close(db, want.sum(axis=tuple(range(len(shape) - 1))))
+
+
+def test_bias_act_backward_rejects_bad_input(impl):
+    with pytest.raises(ValueError, match="shape"):
+        K.bias_act_backward(np.zeros((2, 3)), np.zeros((3, 2)), "relu", impl=impl)
+    with pytest.raises(ValueError, match="activation"):
+        K.bias_act_backward(np.zeros((2, 3)), np.zeros((2, 3)), "tanh", impl=impl)
+    with pytest.raises(TypeError):
+        K.bias_act_backward(np.zeros((2, 3), np.int32), np.zeros((2, 3)), "relu", impl=impl)

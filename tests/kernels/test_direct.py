@@ -175,3 +175,20 @@ def test_direct_kernels_are_deterministic_across_thread_counts():
     for other in got[1:]:
         for a, b in zip(got[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+@pytest.mark.parametrize("oc", [5, 64, 70, 130])
+def test_conv2d_bias_act_applies_bias_and_relu_in_the_kernel(activation, oc):
+    rng = np.random.default_rng(oc)
+    x = rng.standard_normal((2, 9, 8, 6))
+    k = rng.standard_normal((3, 3, 6, oc))
+    b = rng.standard_normal(oc)
+    want = brute.conv2d(x, k, (2, 1), (1, 1), brute.pads_of("SAME", 9, 8, 3, 3, 2, 1, 1, 1)) + b
+    if activation == "relu":
+        want = np.maximum(want, 0)
+    got = K.conv2d_bias_act(x.astype(np.float32), k.astype(np.float32), b.astype(np.float32), (2, 1), "SAME",
+                            1, activation)
+    _close(got, want)
+    ref = K.conv2d_bias_act(x, k, b, (2, 1), "SAME", 1, activation, impl="reference")
+    np.testing.assert_allclose(ref, want, rtol=1e-12, atol=1e-12)

@@ -292,3 +292,40 @@ def test_bad_inputs():
         L.Conv2D(4, 3)(keras.Input((8, 8, None)))
     with pytest.raises(ValueError, match="groups"):
         L.Conv2D(4, 3, groups=2)(np.zeros((1, 8, 8, 3), np.float32))
+
+
+@pytest.mark.parametrize("activation", ["relu", None, "tanh"])
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_conv2d_layer_fuses_bias_and_relu_and_matches_the_composite(activation, compiled):
+    # Conv2D with a ReLU/linear activation and a bias runs conv2d_bias_act (one op, its
+    # gradient one fused pass); its values and gradients equal conv2d + bias + activation.
+    from gpuflow.ops import conv_ops
+    rng = np.random.default_rng(7)
+    layer = tf.keras.layers.Conv2D(5, 3, padding="same", activation=activation)
+    x = tf.constant(rng.standard_normal((2, 6, 7, 3)).astype(np.float32))
+    layer(x)
+
+    def both(x):
+        with tf.GradientTape() as tape:
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        with tf.GradientTape() as tape2:
+            z = tf.nn.conv2d(x, layer.kernel, 1, "SAME") + layer.bias
+            z = layer.activation(z)
+            loss2 = tf.reduce_sum(z * z)
+        return y, z, tape.gradient(loss, layer.trainable_weights), tape2.gradient(loss2, layer.trainable_weights)
+    run = tf.function(both) if compiled else both
+    y, z, g1, g2 = run(x)
+    np.testing.assert_allclose(y.numpy(), z.numpy(), rtol=1e-5, atol=1e-5)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
+    traced = []
+    orig = conv_ops._conv2d_ba.fn
+    try:
+        conv_ops._conv2d_ba.fn = lambda *a, **k: traced.append(1) or orig(*a, **k)
+        tf.config.run_functions_eagerly(True)
+        layer(x)
+    finally:
+        tf.config.run_functions_eagerly(False)
+        conv_ops._conv2d_ba.fn = orig
+    assert bool(traced) == (activation != "tanh")

@@ -36,7 +36,18 @@ def _ln_ref(x, g, b):
     return [R.layer_norm(x, g, b, 1e-3), mean, var]
 
 
+def _bias_act_ref(x, k, b, stride=(1, 1), padding="VALID", relu=False):
+    z = R.conv2d(x, k, stride, padding) + b
+    return np.maximum(z, 0) if relu else z
+
+
 CASES = [
+    _case("conv2d_bias_act_linear", lambda x, k, b: conv_ops.conv2d_bias_act(x, k, b, 1, "VALID"), _bias_act_ref,
+          [[N(1, 4, 4, 2), N(2, 2, 2, 3), N(3)], [N(2, 5, 6, 3), N(3, 3, 3, 4), N(4)]]),
+    _case("conv2d_bias_act_relu_same_stride2",
+          lambda x, k, b: conv_ops.conv2d_bias_act(x, k, b, 2, "SAME", activation="relu"),
+          lambda x, k, b: _bias_act_ref(x, k, b, (2, 2), "SAME", relu=True),
+          [[N(1, 4, 3, 2), N(2, 2, 2, 2), N(2)], [N(2, 5, 5, 2), N(3, 3, 2, 3), N(3)]]),
     _case("conv2d_valid", lambda x, k: gf.nn.conv2d(x, k, 1, "VALID"), R.conv2d,
           [[N(1, 4, 4, 2), N(2, 2, 2, 2)], [N(2, 5, 6, 3), N(3, 3, 3, 4)]]),
     _case("conv2d_same_even_kernel_stride2", lambda x, k: gf.nn.conv2d(x, k, 2, "SAME"),
