@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gf_pyutil.h"
+#include "gf_threads.h"
 #include "optim_simd.h"
 
 namespace gf {
@@ -102,22 +103,35 @@ constexpr index_t kStreamBytes = index_t(1) << 22;
 // Elements per parallel chunk (a multiple of every vector width).
 constexpr index_t kChunk = 1 << 14;
 
+// Weights of at least this many elements are updated on the compute threads
+// (gf_threads.h): their update streams from memory, and two cores have about
+// twice one core's memory bandwidth (measured in the notes' CNN step, whose
+// Dense kernel has 4.7M weights: about 2 ms less per step on 2 cores).
+// Smaller ones stay on the memory-bound kernels' setting (default 1): in a
+// step of small BLAS products a second thread gained nothing.
+constexpr index_t kComputeThreadsAbove = index_t(1) << 20;
+
 template <typename S>
 void run_update(int kind, const Args<S>& a) {
   const index_t n = a.n;
   const index_t chunks = (n + kChunk - 1) / kChunk;
-  const int nt = (n > 4 * kChunk) ? num_threads() : 1;
+  auto chunk = [&](index_t c) {
+    const index_t begin = c * kChunk;
+    const index_t end = begin + kChunk < n ? begin + kChunk : n;
+    run_range(kind, a, begin, end);
+  };
   py::gil_scoped_release release;
+  if (n >= kComputeThreadsAbove) {
+    parallel_items(chunks, n, chunk);
+    return;
+  }
+  const int nt = (n > 4 * kChunk) ? num_threads() : 1;
   if (nt <= 1) {
     run_range(kind, a, 0, n);
     return;
   }
 #pragma omp parallel for schedule(static) num_threads(nt)
-  for (index_t c = 0; c < chunks; ++c) {
-    const index_t begin = c * kChunk;
-    const index_t end = begin + kChunk < n ? begin + kChunk : n;
-    run_range(kind, a, begin, end);
-  }
+  for (index_t c = 0; c < chunks; ++c) chunk(c);
 }
 
 // ---------------------------------------------------------- validation
