@@ -17,7 +17,8 @@ false (or `maximum_iterations` is reached).
   giving gradients for the initial loop variables and for every captured tensor and
   variable. This works for any trip count, fixed or data dependent. Limits: loop
   variables need the same shape in every iteration to be stacked; the gradient of the
-  gradient loop is not defined (no second derivatives through a loop); a body with
+  gradient loop is not defined (a second derivative through a loop raises
+  UnimplementedError; eagerly it works); a body with
   random ops cannot be differentiated (the reverse loop would draw new numbers).
 - On a GPU each iteration reads the condition back to the host (one small copy).
 """
@@ -243,7 +244,8 @@ def _while_grad(call, *ogs):
         specs = [loop.specs[k] for k in fl] + [(caps[k]._shape._dims, caps[k]._dtype) for k in fc]
         loop._grad_op = Op("while_grad", _while_grad_fn,
                            lambda sp, loop, _s=specs: _s if len(_s) != 1 else _s[0],
-                           num_outputs=len(specs), differentiable=False)
+                           num_outputs=len(specs), differentiable=True)
+        loop._grad_op.def_grad(_while_grad_grad)
     if not fl and not fc:
         return [None] * len(call.inputs)
     res = apply(loop._grad_op, tuple(hists + [count] + g_lv + caps), {"loop": loop})
@@ -255,6 +257,16 @@ def _while_grad(call, *ogs):
     for j, k in enumerate(fc):
         out[n + k] = res[len(fl) + j]
     return out
+
+
+def _while_grad_grad(call, *ogs):
+    # Recorded (differentiable) so that an outer tape asking for a second derivative
+    # gets this error instead of a silent None.
+    raise errors.UnimplementedError(
+        "gf.while_loop %r: second derivatives through a while_loop traced in a gf.function are not "
+        "supported (the gradient of its reverse loop is not defined). Compute them eagerly "
+        "(gf.config.run_functions_eagerly(True), where the loop is unrolled on the tape) or use a Python "
+        "loop with a fixed trip count inside the gf.function." % call.attrs["loop"].name)
 
 
 def _while_grad_fn(xp, *arrays, loop):

@@ -131,3 +131,21 @@ def test_while_gradient_refuses_random_body():
         return tape.gradient(y, x)
     with pytest.raises(errors.UnimplementedError, match="random"):
         f(gf.constant(1.0))
+
+
+def test_second_derivative_through_a_traced_while_loop_raises_instead_of_none():
+    # y = x**3 by a loop: eagerly the loop is unrolled on the tape (d2y/dx2 = 6x = 12);
+    # compiled, the reverse loop has no gradient: a clear error, never a silent None.
+    x = gf.Variable(2.0)
+
+    def f():
+        with gf.GradientTape() as t2:
+            with gf.GradientTape() as t1:
+                y = gf.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, v * x),
+                                  [gf.constant(0), gf.constant(1.0)])[1]
+            g = t1.gradient(y, x)
+        return g, t2.gradient(g, x)
+    g, gg = f()
+    assert float(g) == 12.0 and float(gg) == 12.0
+    with pytest.raises(gf.errors.UnimplementedError, match="second derivatives through a while_loop"):
+        gf.function(f)()
