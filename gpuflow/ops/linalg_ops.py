@@ -56,15 +56,23 @@ def _qr_infer(specs, full_matrices):
 from gpuflow.ops.registry import op as _op, apply as _apply  # noqa: E402
 
 
-@_op("qr", infer=_qr_infer, num_outputs=2, differentiable=False)
+@_op("qr", infer=_qr_infer, num_outputs=2)
 def _qr(xp, x, full_matrices):
     q, r = xp.linalg.qr(x, mode="complete" if full_matrices else "reduced")
     return q.astype(x.dtype, copy=False), r.astype(x.dtype, copy=False)
 
 
+@_qr.def_grad
+def _qr_grad(c, gq, gr=None):
+    # Recorded so that differentiating through qr is an error, not a silent None.
+    raise errors.UnimplementedError("linalg.qr has no gradient in gpuflow (TensorFlow defines one for "
+                                    "full_matrices=False); see docs/differences.md", op="qr")
+
+
 def qr(input, full_matrices=False, name=None):  # noqa: A002
     """QR decomposition of a matrix (or a batch of them): returns `(q, r)` with `q` orthonormal
-    columns and `r` upper triangular. No gradient (used by the orthogonal initializer)."""
+    columns and `r` upper triangular. No gradient: differentiating through it raises
+    UnimplementedError (it serves the orthogonal initializer)."""
     x = input if isinstance(input, Tensor) else A.convert_to_tensor(input)
     if len(A._dims(x)) < 2 or not x.dtype.is_floating:
         raise errors.InvalidArgumentError("linalg.qr: expected a floating matrix of rank >= 2, got %s%s"

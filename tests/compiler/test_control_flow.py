@@ -149,3 +149,4 @@ def test_second_derivative_through_a_traced_while_loop_raises_instead_of_none():
     assert float(g) == 12.0 and float(gg) == 12.0
     with pytest.raises(gf.errors.UnimplementedError, match="second derivatives through a while_loop"):
         gf.function(f)()
+

@@ -162,3 +162,12 @@ def test_gradient_of_sparse_xent_with_huge_logits_is_finite():
         loss = gf.reduce_sum(gf.nn.sparse_softmax_cross_entropy_with_logits(gf.constant([1]), x))
     g = t.gradient(loss, x).numpy()
     np.testing.assert_allclose(g, [[1.0, -1.0, 0.0]], atol=1e-6)
+
+
+def test_gradient_through_qr_is_a_clear_error():
+    x = gf.Variable([[1.0, 2.0], [3.0, 4.0]])
+    with gf.GradientTape() as t:
+        q, r = gf.linalg.qr(x)
+        y = gf.reduce_sum(r)
+    with pytest.raises(gf.errors.UnimplementedError, match="qr has no gradient"):
+        t.gradient(y, x)
