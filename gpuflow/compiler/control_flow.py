@@ -31,7 +31,7 @@ from gpuflow.ops import control_flow as _cf
 from gpuflow.ops.registry import Op, apply
 from gpuflow.tensor import Tensor, Variable
 
-__all__ = ["traced_while", "SubGraph", "inline_graph", "LoopSpec"]
+__all__ = ["traced_while", "SubGraph", "inline_graph", "inline_graph_env", "LoopSpec"]
 
 
 class SubGraph(Graph):
@@ -71,6 +71,12 @@ def inline_graph(g, inputs):
             k += 1
         else:
             env[id(t)] = s
+    return inline_graph_env(g, env)
+
+
+def inline_graph_env(g, env):
+    """`inline_graph` with `env` mapping id(input placeholder) -> the tensor it stands for."""
+    env = dict(env)
     for n in g.nodes:
         ins = tuple(env[id(t)] for t in n.inputs)
         op = n.op

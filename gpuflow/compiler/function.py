@@ -225,6 +225,17 @@ class ConcreteFunction:
         self._single = (len(out_leaves) == 1 and out_leaves[0][0] == "out" and not isinstance(out_struct, (list, tuple,
                                                                                                          dict)))
         self._has_stateful = any(n.op.stateful for n in graph.nodes)
+        self._taped_call = False
+
+    @property
+    def taped_call(self):
+        """The `taped_call.FunctionCall` of this graph (built on first use) when it is pure,
+        else None: what a call under a recording GradientTape runs."""
+        if self._taped_call is False:
+            from gpuflow.compiler import taped_call
+            pure = taped_call.is_pure(self.graph) and len(self.graph.outputs) > 0
+            self._taped_call = taped_call.FunctionCall(self.graph, self.device, self.name) if pure else None
+        return self._taped_call
 
     # ---- properties ------------------------------------------------------------------
     @property
@@ -264,6 +275,13 @@ class ConcreteFunction:
             vals.append(wrap(outs[v], dev) if kind == "out" else v)
         return _pack_struct(self._out_struct, iter(vals))
 
+    def _pack_tensors(self, tensors):
+        """The Python function's return structure around output tensors."""
+        if self._single:
+            return tensors[0]
+        vals = [tensors[v] if kind == "out" else v for kind, v in self._out_leaves]
+        return _pack_struct(self._out_struct, iter(vals))
+
     def _call_arrays(self, arrays):
         return self._pack(self.program.run(arrays))
 
@@ -283,6 +301,18 @@ class ConcreteFunction:
     def __repr__(self):
         return "<ConcreteFunction %s(%s)>" % (self.name, ", ".join(
             "%s: %s" % (getattr(t, "_name", "?"), _ir.spec_str(t)) for t in self.inputs))
+
+
+def _leaf_tensors(leaves):
+    """The tensors behind the graph's 'arg' inputs (the leaves `_leaf_arrays` reads)."""
+    from gpuflow.ops.array_ops import convert_to_tensor
+    out = []
+    for lf in leaves:
+        if lf.kind == "tensor":
+            out.append(lf.value)
+        elif lf.kind in ("array", "sig"):
+            out.append(lf.value if isinstance(lf.value, Tensor) else convert_to_tensor(lf.value))
+    return out
 
 
 def _leaf_arrays(leaves, dev):
@@ -426,8 +456,11 @@ class Function:
         if cf is None:  # symbolic arguments (e.g. a Keras functional build): inline
             return self._python_function(*args, **kwargs)
         if _ctx.tapes and any(t._recording for t in _ctx.tapes):
-            # An outer tape must see the ops: run the Python body eagerly (documented).
-            return self._python_function(*args, **kwargs)
+            # An outer tape must see the call: a pure graph runs compiled as one recorded
+            # op with a compiled gradient (taped_call); others run the Python body eagerly.
+            if cf.taped_call is None:
+                return self._python_function(*args, **kwargs)
+            return cf._pack_tensors(cf.taped_call.call(_leaf_tensors(leaves)))
         if fast_key is not None:
             self._fast[fast_key] = cf
         return cf._call_arrays(_leaf_arrays(leaves, cf.device))

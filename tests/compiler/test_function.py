@@ -286,3 +286,55 @@ def test_kwargs_and_defaults():
     assert float(f(x)) == 2.0
     assert float(f(x, bias=1.0)) == 3.0
     assert float(f(x=x, scale=3.0)) == 3.0
+
+
+def test_compiled_function_under_an_outer_tape_runs_compiled_with_compiled_gradients():
+    # A pure function runs its compiled program (the Python body is not re-run) and the
+    # tape records one call whose gradient (and that gradient's gradient) match eager.
+    v = gf.Variable(1.5)
+    w = gf.Variable(np.arange(6, dtype=np.float32).reshape(3, 2) / 5)
+    body_runs = []
+
+    def f(a, x):
+        body_runs.append(1)
+        return a * v ** 3 + gf.reduce_sum(gf.tanh(gf.matmul(x, w)))
+    cf = gf.function(f)
+    x = gf.constant(np.random.default_rng(0).random((4, 3)).astype(np.float32))
+    a = gf.constant(2.0)
+
+    def derivatives(fn):
+        with gf.GradientTape() as t3:
+            with gf.GradientTape() as t2:
+                with gf.GradientTape(persistent=True) as t1:
+                    t1.watch(x)
+                    y = fn(a, x)
+                g_v, g_w, g_x = t1.gradient(y, [v, w, x])
+            gg = t2.gradient(g_v, v)
+        return [y, g_v, g_w, g_x, gg, t3.gradient(gg, v)]
+
+    want = derivatives(f)
+    cf(a, x)                      # trace once
+    body_runs.clear()
+    got = derivatives(cf)
+    assert body_runs == []        # compiled, not the Python body
+    for a_, b_ in zip(got, want):
+        np.testing.assert_allclose(a_.numpy(), b_.numpy(), rtol=1e-5, atol=1e-6)
+    assert float(got[4]) == pytest.approx(2 * 6 * 1.5) and float(got[5]) == pytest.approx(12.0)
+
+
+def test_impure_function_under_an_outer_tape_runs_its_body():
+    v = gf.Variable(1.0)
+    runs = []
+
+    @gf.function
+    def step(x):
+        runs.append(1)
+        v.assign_add(1.0)
+        return x * v
+    x = gf.constant(3.0)
+    step(x)
+    runs.clear()
+    with gf.GradientTape() as t:
+        t.watch(x)
+        y = step(x)
+    assert runs == [1] and float(t.gradient(y, x)) == 3.0 and float(v) == 3.0
