@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <pybind11/stl.h>
+
 #include "conv_direct.h"
 #include "gf_pyutil.h"
 #include "gf_threads.h"
@@ -39,10 +41,11 @@ struct Geometry {
   index_t N, Hp, Wp, C, KH, KW, OC, OH, OW, sh, sw, dh, dw;
 };
 
-// Validates strides/dilations and derives the VALID output size of the
-// pre-padded input.
+// Validates strides/dilations/pads and derives the output size of the input
+// with `pads` (top, bottom, left, right) of zeros around it.
 Geometry geometry(const char* kernel, const py::array& x, index_t KH, index_t KW,
-                  index_t OC, index_t sh, index_t sw, index_t dh, index_t dw) {
+                  index_t OC, index_t sh, index_t sw, index_t dh, index_t dw,
+                  const std::vector<index_t>& pads = {0, 0, 0, 0}) {
   check_min(kernel, "kernel height", KH, 1);
   check_min(kernel, "kernel width", KW, 1);
   check_min(kernel, "output channels", OC, 1);
@@ -54,21 +57,26 @@ Geometry geometry(const char* kernel, const py::array& x, index_t KH, index_t KW
              0, 0, sh, sw, dh, dw};
   check_min(kernel, "batch size", g.N, 1);
   check_min(kernel, "input channels", g.C, 1);
+  if (pads.size() != 4) value_error(kernel, "pads must be (top, bottom, left, right)");
+  for (index_t p : pads) check_min(kernel, "padding", p, 0);
   const index_t eh = (KH - 1) * dh + 1, ew = (KW - 1) * dw + 1;
-  if (eh > g.Hp || ew > g.Wp) {
+  const index_t hp = g.Hp + pads[0] + pads[1], wp = g.Wp + pads[2] + pads[3];
+  if (eh > hp || ew > wp) {
     value_error(kernel, "the window (" + std::to_string(eh) + "x" +
                             std::to_string(ew) +
                             " with dilation) is larger than the padded input " +
-                            describe("x", x));
+                            describe("x", x) + " (padded to " + std::to_string(hp) + "x" +
+                            std::to_string(wp) + ")");
   }
-  g.OH = (g.Hp - eh) / sh + 1;
-  g.OW = (g.Wp - ew) / sw + 1;
+  g.OH = (hp - eh) / sh + 1;
+  g.OW = (wp - ew) / sw + 1;
   return g;
 }
 
 // y = conv2d(x, w), VALID on the pre-padded x.
 py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
-                        index_t sw, index_t dh, index_t dw, py::object bias, bool relu) {
+                        index_t sw, index_t dh, index_t dw, py::object bias, bool relu,
+                        const std::vector<index_t>& pads) {
   const char* K = "conv2d_direct";
   require_direct(K);
   check_float_array(K, "x", x, FloatKind::kF32, 4);
@@ -77,7 +85,7 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
     value_error(K, "channel mismatch: " + describe("x", x) + " but " +
                        describe("w", w) + " (layout KH, KW, C, OC)");
   }
-  const Geometry g = geometry(K, x, w.shape(0), w.shape(1), w.shape(3), sh, sw, dh, dw);
+  const Geometry g = geometry(K, x, w.shape(0), w.shape(1), w.shape(3), sh, sw, dh, dw, pads);
   const float* bp = nullptr;
   py::array b;
   if (!bias.is_none()) {
@@ -87,9 +95,10 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
     bp = cdata<float>(b);
   }
   py::array_t<float> y = new_array<float>({g.N, g.OH, g.OW, g.OC});
+  const std::vector<float> zeros(static_cast<size_t>(g.C), 0.0f);
   convd::FwdArgs a{cdata<float>(x), cdata<float>(w), y.mutable_data(),
                    g.N, g.Hp, g.Wp, g.C, g.KH, g.KW, g.OC, g.OH, g.OW,
-                   g.sh, g.sw, g.dh, g.dw, bp, relu};
+                   g.sh, g.sw, g.dh, g.dw, bp, relu, pads[0], pads[2], zeros.data()};
 #if GF_CONV_DIRECT
   const index_t P = g.N * g.OH * g.OW;
   const index_t work = P * g.OC * g.KH * g.KW * g.C;
@@ -273,9 +282,11 @@ void register_conv_direct(py::module_& m) {
         "(AVX-512F).");
   m.def("conv2d_direct", &conv2d_direct, arg("x"), arg("w"), arg("sh"), arg("sw"),
         arg("dh"), arg("dw"), arg("bias") = py::none(), arg("relu") = false,
-        "float32 NHWC convolution of a pre-padded x[N, Hp, Wp, C] with "
-        "w[KH, KW, C, OC] (VALID window, strides, dilations) -> y[N, OH, OW, OC]; "
-        "bias[OC] added and ReLU applied in the same pass when given.");
+        arg("pads") = std::vector<index_t>{0, 0, 0, 0},
+        "float32 NHWC convolution of x[N, H, W, C], zero-padded by pads (top, "
+        "bottom, left, right; nothing is copied), with w[KH, KW, C, OC] (strides, "
+        "dilations) -> y[N, OH, OW, OC]; bias[OC] added and ReLU applied in the "
+        "same pass when given.");
   m.def("conv2d_direct_filter", &conv2d_direct_filter, arg("x"), arg("dy"), arg("kh"),
         arg("kw"), arg("sh"), arg("sw"), arg("dh"), arg("dw"),
         "Kernel gradient [KH, KW, C, OC] of conv2d_direct for the output "

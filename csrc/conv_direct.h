@@ -1,9 +1,9 @@
 // Direct (implicit-GEMM) float32 2-D convolution kernels for CPUs with
 // AVX-512: the forward pass and the filter gradient read the NHWC input
-// directly (no im2col matrix).  Inputs are pre-padded (the caller pads for
-// SAME or explicit padding), so the kernels see a VALID window with strides
-// and dilations.  The input gradient is the forward kernel applied to the
-// padded output gradient with the flipped kernel (stride 1).
+// directly (no im2col matrix).  The forward kernel takes zero padding as
+// pointers to a zero row (no padded copy); the filter gradient takes a
+// pre-padded input.  The input gradient is the forward kernel applied to the
+// output gradient, virtually padded, with the flipped kernel (stride 1).
 //
 // csrc/conv_direct.cpp holds the Python entry points (validation, threads);
 // csrc/conv_direct_avx512.cpp the AVX-512 loops, compiled for AVX-512 whatever
@@ -29,6 +29,8 @@ typedef std::int64_t index_t;
 
 // y[N, OH, OW, OC] = act(conv(x[N, Hp, Wp, C], w[KH, KW, C, OC]) + bias),
 // with bias optional (nullptr) and act ReLU when `relu`, else the identity.
+// The window starts pt rows above and pl columns left of the input (zero
+// padding, read from `zeros`, C floats of 0): nothing is copied for padding.
 struct FwdArgs {
   const float* x;
   const float* w;
@@ -36,6 +38,8 @@ struct FwdArgs {
   index_t N, Hp, Wp, C, KH, KW, OC, OH, OW, sh, sw, dh, dw;
   const float* bias;
   bool relu;
+  index_t pt, pl;
+  const float* zeros;
 };
 
 // dw[KH, KW, C, OC] += sum over pixels of x-window (x) dy[N, OH, OW, OC].

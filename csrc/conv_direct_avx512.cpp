@@ -44,15 +44,16 @@ inline __mmask16 tail_mask(index_t cols) {
 }
 
 // ------------------------------------------------------------- forward
-// One tile: R output pixels (input pointers a[r] at the window's top-left,
-// output pointers y[r]) by the 16*NV output channels starting at the kernel
-// column `w` points to.  S window taps at input offsets soff[s], C channels
-// each; the kernel rows are consecutive (stride ldw floats).
+// One tile: R output pixels (output pointers y[r]) by the 16*NV output
+// channels starting at the kernel column `w` points to.  For each of the
+// `ntaps` window taps listed in `taps`, tp[tap * ldp + r] points to the C
+// input channels row r reads there (a zero row where the tap falls in the
+// padding); the kernel rows of tap s start at w + s * C * ldw (stride ldw).
 // With `accumulate` the tile adds to what y holds (a GEMM's later K blocks).
 // The epilogue adds `bias` (the tile's 16*NV values, or nullptr) and applies
 // ReLU when `relu`.
 template <int R, int NV>
-void fwd_tile(const float* const* a, const index_t* soff, index_t S, index_t C,
+void fwd_tile(const float* const* tp, index_t ldp, const int* taps, int ntaps, index_t C,
               const float* w, index_t ldw, float* const* y, __mmask16 last,
               bool accumulate = false, const float* bias = nullptr, bool relu = false) {
   __m512 acc[R][NV];
@@ -65,11 +66,12 @@ void fwd_tile(const float* const* a, const index_t* soff, index_t S, index_t C,
                                : _mm512_maskz_loadu_ps(last, y[r] + 16 * v);
     }
   }
-  const float* wp = w;
-  for (index_t s = 0; s < S; ++s) {
+  for (int t = 0; t < ntaps; ++t) {
+    const index_t s = taps[t];
+    const float* wp = w + s * C * ldw;
     const float* ap[R];
     #pragma GCC unroll 24
-    for (int r = 0; r < R; ++r) ap[r] = a[r] + soff[s];
+    for (int r = 0; r < R; ++r) ap[r] = tp[s * ldp + r];
     for (index_t c = 0; c < C; ++c) {
       __m512 b[NV];
       #pragma GCC unroll 24
@@ -118,40 +120,59 @@ struct Rows {
 };
 
 template <int NV, int R = Rows<NV>::value>
-void fwd_tile_rows(int rows, const float* const* a, const index_t* soff, index_t S,
+void fwd_tile_rows(int rows, const float* const* tp, index_t ldp, const int* taps, int ntaps,
                    index_t C, const float* w, index_t ldw, float* const* y,
                    __mmask16 last, bool accumulate = false, const float* bias = nullptr,
                    bool relu = false) {
   if constexpr (R >= 1) {
     if (rows == R) {
-      fwd_tile<R, NV>(a, soff, S, C, w, ldw, y, last, accumulate, bias, relu);
+      fwd_tile<R, NV>(tp, ldp, taps, ntaps, C, w, ldw, y, last, accumulate, bias, relu);
       return;
     }
     if constexpr (R > 1) {
-      fwd_tile_rows<NV, R - 1>(rows, a, soff, S, C, w, ldw, y, last, accumulate, bias, relu);
+      fwd_tile_rows<NV, R - 1>(rows, tp, ldp, taps, ntaps, C, w, ldw, y, last, accumulate, bias,
+                               relu);
     }
   }
 }
 
 template <int NV>
-void forward_cols(const FwdArgs& g, index_t p0, index_t p1, index_t j0,
-                  const index_t* soff) {
+void forward_cols(const FwdArgs& g, index_t p0, index_t p1, index_t j0) {
   constexpr int R = Rows<NV>::value;
   const index_t cols = std::min<index_t>(16 * NV, g.OC - j0);
   const __mmask16 last = tail_mask(cols);
   const index_t OHW = g.OH * g.OW;
+  const index_t S = g.KH * g.KW;
+  std::vector<const float*> tp(static_cast<size_t>(S * R));
+  std::vector<int> taps(static_cast<size_t>(S));
   for (index_t p = p0; p < p1; p += R) {
     const int rows = static_cast<int>(std::min<index_t>(R, p1 - p));
-    const float* a[R];
     float* y[R];
-    #pragma GCC unroll 24
+    index_t nn[R], ih0[R], iw0[R];
     for (int r = 0; r < rows; ++r) {
-      const index_t q = p + r, n = q / OHW, rem = q % OHW;
-      const index_t oh = rem / g.OW, ow = rem % g.OW;
-      a[r] = g.x + ((n * g.Hp + oh * g.sh) * g.Wp + ow * g.sw) * g.C;
+      const index_t q = p + r, rem = q % OHW;
+      nn[r] = q / OHW;
+      ih0[r] = (rem / g.OW) * g.sh - g.pt;
+      iw0[r] = (rem % g.OW) * g.sw - g.pl;
       y[r] = g.y + q * g.OC + j0;
     }
-    fwd_tile_rows<NV>(rows, a, soff, g.KH * g.KW, g.C, g.w + j0, g.OC, y, last, false,
+    // Per tap, each row's input (or the zero row in the padding); taps that read
+    // only padding for every row of the tile are skipped.
+    int ntaps = 0;
+    for (index_t kh = 0; kh < g.KH; ++kh) {
+      for (index_t kw = 0; kw < g.KW; ++kw) {
+        const index_t s = kh * g.KW + kw;
+        bool live = false;
+        for (int r = 0; r < rows; ++r) {
+          const index_t ih = ih0[r] + kh * g.dh, iw = iw0[r] + kw * g.dw;
+          const bool in = ih >= 0 && ih < g.Hp && iw >= 0 && iw < g.Wp;
+          tp[s * R + r] = in ? g.x + ((nn[r] * g.Hp + ih) * g.Wp + iw) * g.C : g.zeros;
+          live = live || in;
+        }
+        if (live) taps[ntaps++] = static_cast<int>(s);
+      }
+    }
+    fwd_tile_rows<NV>(rows, tp.data(), R, taps.data(), ntaps, g.C, g.w + j0, g.OC, y, last, false,
                       g.bias != nullptr ? g.bias + j0 : nullptr, g.relu);
   }
 }
@@ -251,7 +272,7 @@ void nn_block(const GemmArgs& g, index_t p0, index_t p1, index_t j0, index_t k0,
   constexpr int R = Rows<NV>::value;
   const index_t cols = std::min<index_t>(16 * NV, g.N - j0);
   const __mmask16 last = tail_mask(cols);
-  const index_t zero = 0;
+  const int tap0 = 0;
   for (index_t p = p0; p < p1; p += R) {
     const int rows = static_cast<int>(std::min<index_t>(R, p1 - p));
     const float* a[R];
@@ -266,7 +287,7 @@ void nn_block(const GemmArgs& g, index_t p0, index_t p1, index_t j0, index_t k0,
       const char* row = reinterpret_cast<const char*>(g.a + q * g.lda + k0);
       for (index_t off = 0; off < kc * 4; off += 64) _mm_prefetch(row + off, _MM_HINT_T1);
     }
-    fwd_tile_rows<NV>(rows, a, &zero, 1, kc, g.b + k0 * g.ldb + j0, g.ldb, c, last, k0 > 0);
+    fwd_tile_rows<NV>(rows, a, R, &tap0, 1, kc, g.b + k0 * g.ldb + j0, g.ldb, c, last, k0 > 0);
   }
 }
 
@@ -351,16 +372,12 @@ void avx512_gemm_tn(const GemmArgs& g, index_t i0, index_t i1, index_t j0) {
 }
 
 void avx512_forward(const FwdArgs& g, index_t p0, index_t p1) {
-  std::vector<index_t> soff(static_cast<size_t>(g.KH * g.KW));
-  for (index_t kh = 0; kh < g.KH; ++kh)
-    for (index_t kw = 0; kw < g.KW; ++kw)
-      soff[kh * g.KW + kw] = (kh * g.dh * g.Wp + kw * g.dw) * g.C;
   over_column_blocks(g.OC, [&](index_t j0, int nv) {
     switch (nv) {
-      case 1: forward_cols<1>(g, p0, p1, j0, soff.data()); break;
-      case 2: forward_cols<2>(g, p0, p1, j0, soff.data()); break;
-      case 3: forward_cols<3>(g, p0, p1, j0, soff.data()); break;
-      default: forward_cols<4>(g, p0, p1, j0, soff.data()); break;
+      case 1: forward_cols<1>(g, p0, p1, j0); break;
+      case 2: forward_cols<2>(g, p0, p1, j0); break;
+      case 3: forward_cols<3>(g, p0, p1, j0); break;
+      default: forward_cols<4>(g, p0, p1, j0); break;
     }
   });
 }

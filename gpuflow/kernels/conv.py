@@ -12,8 +12,6 @@ one dtype) and ``impl=None | 'native' | 'reference'`` (see
 `gpuflow.kernels._dispatch`).  Non-contiguous inputs are copied to
 C-contiguous first.
 """
-import threading
-
 import numpy
 
 from gpuflow.kernels import _checks
@@ -147,6 +145,11 @@ def _direct(impl, *arrays):
     return mod
 
 
+def _pads(win):
+    """The window's zero padding as (top, bottom, left, right)."""
+    return (win.pt, win.pb, win.pl, win.pr)
+
+
 def _x4(kernel, name, x, dtype=None):
     x = _checks.float_array(kernel, name, x, ndim=4, dtype=dtype)
     if min(x.shape[1:]) < 1:
@@ -248,7 +251,7 @@ def conv2d_forward(x, kernel, strides=1, padding="VALID", dilations=1, *, impl=N
     oh, ow = win.output_hw(*x.shape[1:3])
     direct = _direct(impl, x, kernel)
     if direct is not None:
-        return direct.conv2d_direct(_pad(numpy, x, win), kernel, win.sh, win.sw, win.dh, win.dw)
+        return direct.conv2d_direct(x, kernel, win.sh, win.sw, win.dh, win.dw, pads=_pads(win))
     cols = _im2col(x, win, oh, ow, impl, name)
     y = cols @ kernel.reshape(kh * kw * c, oc)
     return y.reshape(x.shape[0], oh, ow, oc)
@@ -290,8 +293,8 @@ def conv2d_bias_act(x, kernel, bias, strides=1, padding="VALID", dilations=1, ac
     direct = _direct(impl, x, kernel, *(() if bias is None else (bias,)))
     if direct is not None:
         win = make_window(name, x.shape[1:3], kernel.shape[:2], strides, padding, dilations)
-        return direct.conv2d_direct(_pad(numpy, x, win), kernel, win.sh, win.sw, win.dh, win.dw, bias,
-                                    activation == "relu")
+        return direct.conv2d_direct(x, kernel, win.sh, win.sw, win.dh, win.dw, bias, activation == "relu",
+                                    _pads(win))
     y = conv2d_forward(x, kernel, strides, padding, dilations, impl=impl)
     xp = get_array_module(y)
     if bias is not None:
@@ -351,8 +354,9 @@ def conv2d_backward_input(dy, kernel, x_shape, strides=1, padding="VALID", dilat
       x_shape: ``(N, H, W, C)`` of the forward input.
       strides, padding, dilations: as in the forward call.
       impl: None, 'native' or 'reference': with strides 1, float32 NumPy arrays
-        and AVX-512, not 'reference' runs the direct convolution of the padded
-        dy with the flipped kernel; otherwise GEMM + col2im (native or reference).
+        and AVX-512, not 'reference' runs the direct convolution of the (virtually)
+        padded dy with the flipped kernel; otherwise GEMM + col2im (native or
+        reference).
 
     Returns:
       ``dx[N, H, W, C]``.
@@ -366,49 +370,17 @@ def conv2d_backward_input(dy, kernel, x_shape, strides=1, padding="VALID", dilat
     win = make_window(name, x_shape[1:3], (kh, kw), strides, padding, dilations)
     oh, ow = win.output_hw(*x_shape[1:3])
     dy = _dy_check(name, dy, kernel.dtype, (x_shape[0], oh, ow, oc))
-    direct = _direct(impl, dy, kernel) if win.sh == win.sw == 1 else None
+    ph, pw = (kh - 1) * win.dh, (kw - 1) * win.dw
+    full = (ph - win.pt, ph - win.pb, pw - win.pl, pw - win.pr)
+    direct = _direct(impl, dy, kernel) if win.sh == win.sw == 1 and min(full) >= 0 else None
     if direct is not None:
-        return _backward_input_direct(direct, dy, kernel, x_shape, win)
+        # Stride 1: a forward convolution of dy, zero-padded by the dilated kernel extent
+        # minus the forward pads, with the kernel flipped in space and its channel axes
+        # swapped, is the input gradient (no padded copy, no crop).
+        flipped = numpy.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+        return direct.conv2d_direct(dy, flipped, 1, 1, win.dh, win.dw, pads=full)
     dcols = dy.reshape(-1, oc) @ kernel.reshape(kh * kw * c, oc).T
     return _col2im(get_array_module(dcols).ascontiguousarray(dcols), x_shape, win, oh, ow, impl, name)
-
-
-_scratch = threading.local()
-
-
-def _padded_scratch(a, ph, pw):
-    """`a` [N, H, W, C] zero-padded by ph rows and pw columns on each side, in a buffer
-    this thread reuses from call to call (its borders stay zero; only the interior is
-    written): a fresh 6 MB `numpy.pad` per step costs its page faults (~2 ms for the
-    notes' CNN), the copy into a warm buffer ~0.3 ms. Valid until this thread's next
-    call with the same shape."""
-    n, h, w, c = a.shape
-    key = (n, h + 2 * ph, w + 2 * pw, c, a.dtype.str)
-    cache = getattr(_scratch, "buffers", None)
-    if cache is None:
-        cache = _scratch.buffers = {}
-    buf = cache.get(key)
-    if buf is None:
-        if len(cache) >= 8:
-            cache.clear()
-        buf = cache[key] = numpy.zeros(key[:4], a.dtype)
-    buf[:, ph:ph + h, pw:pw + w] = a
-    return buf
-
-
-def _backward_input_direct(mod, dy, kernel, x_shape, win):
-    """Stride-1 input gradient as a forward convolution: dy padded by the dilated
-    kernel extent minus one on every side, the kernel flipped in space with its
-    channel axes swapped; the result covers the padded input, cropped to x."""
-    kh, kw = kernel.shape[:2]
-    ph, pw = (kh - 1) * win.dh, (kw - 1) * win.dw
-    dyp = _padded_scratch(dy, ph, pw)
-    flipped = numpy.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
-    dxp = mod.conv2d_direct(dyp, flipped, 1, 1, win.dh, win.dw)
-    h, w = x_shape[1:3]
-    if dxp.shape[1:3] == (h, w):
-        return dxp
-    return numpy.ascontiguousarray(dxp[:, win.pt:win.pt + h, win.pl:win.pl + w])
 
 
 def conv2d_backward_filter(dy, x, kernel_shape, strides=1, padding="VALID", dilations=1, *,

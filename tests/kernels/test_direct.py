@@ -76,6 +76,11 @@ def test_direct_convolution_rejects_bad_input():
                           1, 1, 1, 1)
     with pytest.raises(ValueError, match="shape mismatch"):
         mod.conv2d_direct_filter(x, np.zeros((1, 2, 3, 4), np.float32), 3, 3, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="padding must be >= 0"):
+        mod.conv2d_direct(x, np.zeros((3, 3, 3, 4), np.float32), 1, 1, 1, 1, pads=(0, -1, 0, 0))
+    # the window must fit the padded input; zero padding is virtual (no copy)
+    y = mod.conv2d_direct(x, np.ones((7, 7, 3, 2), np.float32), 1, 1, 1, 1, pads=(1, 1, 1, 1))
+    assert y.shape == (1, 1, 1, 2) and not y.any()
 
 
 SHAPES = [(1, 1, 1), (5, 7, 3), (32, 300, 128), (13, 129, 70), (100, 33, 17), (7, 1000, 200), (6, 2, 65)]
