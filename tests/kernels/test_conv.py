@@ -166,3 +166,23 @@ def test_bias_act_backward_rejects_bad_input(impl):
         K.bias_act_backward(np.zeros((2, 3)), np.zeros((2, 3)), "tanh", impl=impl)
     with pytest.raises(TypeError):
         K.bias_act_backward(np.zeros((2, 3), np.int32), np.zeros((2, 3)), "relu", impl=impl)
+
+
+@NATIVE_SKIP
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_conv2d_float32_without_the_direct_kernels(case, rng, monkeypatch):
+    # CPUs without AVX-512 run float32 convolutions as native im2col + BLAS.
+    from gpuflow.kernels import native
+    monkeypatch.setattr(native.module(), "conv_direct_available", lambda: False)
+    shape, (kh, kw), s, d, padding = case
+    pads = _pads(case)
+    x = rng.standard_normal(shape)
+    k = rng.standard_normal((kh, kw, shape[3], 4))
+    y = K.conv2d_forward(x.astype(np.float32), k.astype(np.float32), s, padding, d, impl="native")
+    assert_close(y, brute.conv2d(x, k, s, d, pads), np.float32)
+    dy = rng.standard_normal(y.shape)
+    dx, dk = K.conv2d_backward(dy.astype(np.float32), x.astype(np.float32), k.astype(np.float32), s, padding, d,
+                               impl="native")
+    ex, ek = brute.conv2d_grads(dy, x, k, s, d, pads)
+    assert_close(dx, ex, np.float32)
+    assert_close(dk, ek, np.float32)
