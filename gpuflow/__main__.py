@@ -23,6 +23,14 @@ def _info(args):
         from gpuflow.kernels import native
         print("native CPU kernels (gpuflow._C): %s" % ("available" if native.available() else
                                                       "missing (%s)" % native.reason()))
+        mod = native.get()
+        if mod is not None and hasattr(mod, "conv_direct_available"):
+            if mod.conv_direct_available():
+                print("direct AVX-512 kernels (float32 convolution, skinny GEMM): available, %d threads"
+                      % mod.get_compute_threads())
+            else:
+                print("direct AVX-512 kernels: not on this CPU (no AVX-512F); float32 convolutions use "
+                      "im2col + BLAS")
     except ImportError as e:  # pragma: no cover - the kernels package ships with gpuflow
         print("native CPU kernels: missing (%s)" % e)
     try:
