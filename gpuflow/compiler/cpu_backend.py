@@ -317,7 +317,8 @@ def build(g, shapes, name="fn"):
                 src_key = step_key[src]
                 val(id(o), shapes.get(id(o)), o._dtype)
                 instrs.append(memory.Instr([src_key], [id(o)], out=True, inplace=False,
-                                           emit=_red_emitter(rop.name, rattrs, values[src_key][0], nm), node=n,
+                                           emit=_red_emitter(rop.name, rattrs, values[src_key][0], nm,
+                                                             np.dtype(o._dtype.np)), node=n,
                                            label=rop.name))
             continue
         op = n.op
@@ -327,8 +328,9 @@ def build(g, shapes, name="fn"):
             if ra >= 2 and rb >= 2:
                 o = n.outputs[0]
                 val(id(o), shapes.get(id(o)), o._dtype)
+                direct = ra == rb == 2 and _may_use_direct_gemm(a, shapes.get(id(a)), shapes.get(id(o)), n.attrs)
                 instrs.append(memory.Instr([id(a), id(b)], [id(o)], out=True, inplace=False,
-                                           emit=_matmul_emitter(n.attrs, ra, rb), node=n, label="matmul"))
+                                           emit=_matmul_emitter(n.attrs, ra, rb, direct), node=n, label="matmul"))
                 continue
         red = _reduction_emitter(n, shapes, nm)
         if red is not None:
@@ -486,7 +488,19 @@ def _out_kwarg_emitter(op, attrs, nm):
     return emit
 
 
-def _matmul_emitter(attrs, ra, rb):
+def _may_use_direct_gemm(a, a_dims, out_dims, attrs):
+    """False when the 2-D product can never take gpuflow's direct GEMM loops (see
+    `gpuflow.kernels.gemm.use_direct`; decided here from the static shapes, so small
+    products skip `_matmul_into`'s run-time checks); True when it may (unknown shapes too)."""
+    if a._dtype.name != "float32":
+        return False
+    if a_dims is None or out_dims is None or None in a_dims or None in out_dims:
+        return True
+    k = a_dims[0] if attrs.get("transpose_a", False) else a_dims[1]
+    return any(_gemm.use_direct(out_dims[0], k, out_dims[1], ta, tb) for ta, tb in ((0, 0), (1, 0), (0, 1)))
+
+
+def _matmul_emitter(attrs, ra, rb, direct=True):
     ta, tb = attrs.get("transpose_a", False), attrs.get("transpose_b", False)
 
     def tr(x, r, t):
@@ -498,7 +512,7 @@ def _matmul_emitter(attrs, ra, rb):
         a, b = tr(args[0], ra, ta), tr(args[1], rb, tb)
         if alloc:
             return ["%s = _np.matmul(%s, %s)" % (o, a, b)]
-        if ra == rb == 2:
+        if direct:
             return ["_matmul_into(%s, %s, %s)" % (a, b, o)]
         return ["_np.matmul(%s, %s, out=%s)" % (a, b, o)]
     return emit
@@ -517,17 +531,19 @@ def _reduction_emitter(n, shapes, nm):
     in_dims, out_dims = shapes.get(id(n.inputs[0])), shapes.get(id(n.outputs[0]))
     if in_dims is None or out_dims is None or None in in_dims or None in out_dims or 0 in in_dims:
         return None     # (empty inputs: the bodies give TF's identities, e.g. -inf for max)
+    dtype = np.dtype(n.outputs[0]._dtype.np)
     if op.name in _RED_UFUNC:
-        return _red_emitter(op.name, n.attrs, tuple(in_dims), nm)
+        return _red_emitter(op.name, n.attrs, tuple(in_dims), nm, dtype)
     if op.name == "sum_to":
         lead = len(in_dims) - len(out_dims)
         if lead <= 0 or tuple(in_dims[lead:]) != tuple(out_dims):
             return None     # same shape (an alias) or broadcast axes inside: the body
-        return _red_emitter("reduce_sum", {"axis": tuple(range(lead)), "keepdims": False}, tuple(in_dims), nm)
+        return _red_emitter("reduce_sum", {"axis": tuple(range(lead)), "keepdims": False}, tuple(in_dims), nm,
+                            dtype)
     return None
 
 
-def _red_emitter(name, attrs, in_dims, nm):
+def _red_emitter(name, attrs, in_dims, nm, dtype):
     axis = attrs.get("axis")
     kd = bool(attrs.get("keepdims", False))
     uf = _RED_UFUNC[name]
@@ -544,7 +560,9 @@ def _red_emitter(name, attrs, in_dims, nm):
                 for i, d in enumerate(in_dims):
                     if axis is None or i in axis:
                         cnt *= d
-                lines.append("_np.true_divide(%s, %d, out=%s)" % (o, max(cnt, 1), o))
+                # a bound 0-d count of the result's dtype: NumPy converts a Python int on
+                # every call (the same value: the int is a weak scalar)
+                lines.append("_np.true_divide(%s, %s, out=%s)" % (o, nm.bind(np.asarray(max(cnt, 1), dtype), "N"), o))
             else:
                 lines.append("_np.true_divide(%s, max(%s.size // max(%s.size, 1), 1), out=%s)" % (o, args[0], o, o))
         return lines
