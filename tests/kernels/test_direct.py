@@ -49,8 +49,8 @@ def test_direct_kernels_are_used_for_float32(monkeypatch):
     for name in ("conv2d_direct", "conv2d_direct_filter"):
         real = getattr(mod, name)
         monkeypatch.setattr(mod, name, lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
-    x = np.ones((2, 6, 6, 3), np.float32)
-    k = np.ones((3, 3, 3, 4), np.float32)
+    x = np.ones((2, 6, 6, 16), np.float32)
+    k = np.ones((3, 3, 16, 32), np.float32)
     y = K.conv2d_forward(x, k)
     K.conv2d_backward(y, x, k)
     assert calls == ["conv2d_direct", "conv2d_direct", "conv2d_direct_filter"]
@@ -58,6 +58,12 @@ def test_direct_kernels_are_used_for_float32(monkeypatch):
     K.conv2d_forward(x, k, impl="reference")
     K.conv2d_forward(x.astype(np.float64), k.astype(np.float64))
     assert calls == []
+    # fewer than 16 output channels (the 3-channel input gradient, a 4-filter layer): im2col
+    x3, k3 = np.ones((2, 6, 6, 3), np.float32), np.ones((3, 3, 3, 32), np.float32)
+    y3 = K.conv2d_forward(x3, k3)
+    K.conv2d_backward_input(y3, k3, x3.shape)
+    K.conv2d_forward(x3, np.ones((3, 3, 3, 4), np.float32))
+    assert calls == ["conv2d_direct"]
 
 
 def test_direct_convolution_rejects_bad_input():
