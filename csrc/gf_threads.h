@@ -49,7 +49,7 @@ class Spread {
   Spread() {
 #ifdef __linux__
     master_ = sched_getcpu();
-    ok_ = master_ >= 0 && allowed().second > 1;
+    ok_ = master_ >= 0 && master_ < CPU_SETSIZE && allowed().second > 1;
 #endif
   }
   void worker() const {
