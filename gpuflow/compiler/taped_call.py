@@ -38,21 +38,24 @@ class FunctionCall:
       graph: the traced graph (inputs of kinds 'arg', 'var', 'const').
       device: the device its program runs on (None: the default).
       name: for messages and the op's name.
+      program: the graph's compiled `executor.Program` when there is one already (a
+        concrete function's), else None to optimize and compile the graph here.
 
     The op's inputs are the graph's 'arg' inputs in order, then one tensor per 'var'
     input (the variable's value read when the call is recorded).
     """
 
-    def __init__(self, graph, device, name):
-        from gpuflow.compiler import passes
-        from gpuflow.compiler.executor import Program
+    def __init__(self, graph, device, name, program=None):
         self.graph = graph
         self.device = device
         self.name = name
         self.n_args = sum(1 for k in graph.input_kinds if k == "arg")
         self.variables = [s for s, k in zip(graph.input_sources, graph.input_kinds) if k == "var"]
-        optimized, _ = passes.optimize(graph)
-        self.program = Program(optimized, device, name)
+        if program is None:
+            from gpuflow.compiler import passes
+            from gpuflow.compiler.executor import Program
+            program = Program(passes.optimize(graph)[0], device, name)
+        self.program = program
         specs = [(t._shape._dims, t._dtype) for t in graph.outputs]
         self.op = Op("function_call", self._run, lambda sp, _s=specs: _s if len(_s) != 1 else _s[0],
                      num_outputs=len(specs))
