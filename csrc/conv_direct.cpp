@@ -294,7 +294,7 @@ void register_conv_direct(py::module_& m) {
   m.def("gemm", &gemm, arg("a"), arg("b"), arg("trans_a") = false, arg("trans_b") = false,
         arg("out") = py::none(),
         "float32 op(a) @ op(b) on the direct AVX-512 loops (meant for skinny "
-        "products, where one of M, N is small); not both transposed. out: "
+        "products, where one of M, N, K is small); not both transposed. out: "
         "optional C-contiguous float32 [M, N] result array.");
   m.def("set_compute_threads", &set_compute_threads, arg("n"),
         "Threads of the compute-bound kernels (the direct convolution; default 1, "

@@ -148,6 +148,8 @@ def test_matmul_into_leaves_small_or_square_products_to_blas():
     assert not gemm.use_direct(1024, 4096, 4096, False, False)      # both sides large
     assert not gemm.use_direct(32, 4096, 128, True, False)          # transposed with a long k
     assert gemm.use_direct(32, 36864, 128, False, False)            # the notes' CNN Dense layer
+    assert gemm.use_direct(36864, 32, 128, True, False)             # ... its kernel gradient
+    assert not gemm.use_direct(128, 784, 512, False, False)         # an MLP with a batch of 128
     a = np.ones((3, 4), np.float32)
     out = np.empty((3, 3), np.float32)
     np.testing.assert_array_equal(gemm.matmul_into(a, a.T, out), np.full((3, 3), 4, np.float32))
