@@ -165,3 +165,12 @@ def test_framework_worker_process_round_trip():
     else:
         assert "version" in out and out["workloads"] == {}, out
     assert "load_average_start" in out or "error" in out
+
+
+def test_taped_call_benchmark_runs():
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_taped_call.py"), "--repeats", "1",
+                          "--steps", "2"], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for row in ("eager (tape records each op)", "gf.function under the outer tape", "gf.function with the tape inside"):
+        assert row in out.stdout

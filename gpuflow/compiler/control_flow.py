@@ -31,7 +31,7 @@ from gpuflow.ops import control_flow as _cf
 from gpuflow.ops.registry import Op, apply
 from gpuflow.tensor import Tensor, Variable
 
-__all__ = ["traced_while", "SubGraph", "inline_graph", "inline_graph_env", "LoopSpec"]
+__all__ = ["traced_while", "SubGraph", "inline_graph", "inline_graph_env", "replay_nodes", "LoopSpec"]
 
 
 class SubGraph(Graph):
@@ -76,8 +76,16 @@ def inline_graph(g, inputs):
 
 def inline_graph_env(g, env):
     """`inline_graph` with `env` mapping id(input placeholder) -> the tensor it stands for."""
+    env = replay_nodes(g.nodes, env)
+    return [env[id(t)] for t in g.outputs]
+
+
+def replay_nodes(nodes, env):
+    """Replays `nodes` (in order) through the dispatcher; `env` maps id(tensor) -> the
+    tensor it stands for and must hold every input not produced by an earlier node.
+    Returns a new env that also maps the nodes' outputs."""
     env = dict(env)
-    for n in g.nodes:
+    for n in nodes:
         ins = tuple(env[id(t)] for t in n.inputs)
         op = n.op
         loop = (n.attrs or {}).get("loop")
@@ -91,7 +99,7 @@ def inline_graph_env(g, env):
             res = (res,)
         for o, r in zip(n.outputs, res):
             env[id(o)] = r
-    return [env[id(t)] for t in g.outputs]
+    return env
 
 
 class LoopSpec:

@@ -234,8 +234,7 @@ class ConcreteFunction:
         if self._taped_call is False:
             from gpuflow.compiler import taped_call
             pure = taped_call.is_pure(self.graph) and len(self.graph.outputs) > 0
-            self._taped_call = (taped_call.FunctionCall(self.graph, self.device, self.name, self.program)
-                                if pure else None)
+            self._taped_call = taped_call.FunctionCall(self.graph, self.device, self.name) if pure else None
         return self._taped_call
 
     # ---- properties ------------------------------------------------------------------

@@ -338,3 +338,23 @@ def test_impure_function_under_an_outer_tape_runs_its_body():
         t.watch(x)
         y = step(x)
     assert runs == [1] and float(t.gradient(y, x)) == 3.0 and float(v) == 3.0
+
+
+def test_outer_tape_gradients_only_for_watched_inputs_and_with_unwatched_data():
+    # The data batch is not watched: only the weights get gradients (the split is built
+    # for the watched set), and they equal the eager ones.
+    w = gf.Variable(np.random.default_rng(1).random((3, 2)).astype(np.float32))
+    f = gf.function(lambda x: gf.reduce_sum(gf.nn.relu(gf.matmul(x, w)) ** 2))
+    x = gf.constant(np.random.default_rng(2).standard_normal((5, 3)).astype(np.float32))
+    with gf.GradientTape() as t:
+        y = f(x)
+    got = t.gradient(y, [w, x])
+    gf.config.run_functions_eagerly(True)
+    try:
+        with gf.GradientTape() as t:
+            y2 = f(x)
+        want = t.gradient(y2, [w, x])
+    finally:
+        gf.config.run_functions_eagerly(False)
+    np.testing.assert_allclose(got[0].numpy(), want[0].numpy(), rtol=1e-5)
+    assert got[1] is None and want[1] is None
