@@ -13,7 +13,7 @@ import sys
 
 from gpuflow import errors
 from gpuflow._context import ctx as _ctx
-from gpuflow.tensor import SymbolicTensor, Variable
+from gpuflow.tensor import SymbolicTensor
 
 __all__ = ["Graph", "Node", "symbolic_value_error", "eager_mode", "user_location"]
 

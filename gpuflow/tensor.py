@@ -5,7 +5,6 @@ holds an array (NumPy on the CPU, CuPy on a GPU) and its device; a `SymbolicTens
 only a shape (dims may be None) and a dtype, and belongs to a graph that records the ops
 applied to it (the Keras functional API and `gf.function` both use it).
 """
-import numpy as np
 
 from gpuflow import dtypes as _dt
 from gpuflow import errors

@@ -7,7 +7,6 @@ forward and backward passes). A tape does not record its own backward pass.
 import warnings
 from operator import itemgetter as _itemgetter
 
-from gpuflow import errors
 from gpuflow import nest
 from gpuflow._context import ctx as _ctx
 from gpuflow.tensor import Tensor, Variable

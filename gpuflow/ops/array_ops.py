@@ -6,7 +6,6 @@ NumPy array adapts to the tensor operand's dtype; two tensors of different dtype
 error (TF refuses to mix them silently).
 """
 import builtins
-import numbers
 
 import numpy as np
 

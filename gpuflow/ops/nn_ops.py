@@ -8,7 +8,6 @@ import math as _pymath
 
 import numpy as np
 
-from gpuflow import dtypes as _dt
 from gpuflow import errors
 from gpuflow.kernels import xent as _KX
 from gpuflow.ops import shapes as S
