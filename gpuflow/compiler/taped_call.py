@@ -1,7 +1,7 @@
 """Compiled functions called while a `GradientTape` records: one recorded op per call.
 
-A `gf.function` whose traced graph is *pure* (no variable assignments, no random or print
-ops) runs compiled under a recording tape: the tape records one op, a `FunctionCall`,
+A `gf.function` whose traced graph is *pure* (no variable assignments) runs compiled under a
+recording tape: the tape records one op, a `FunctionCall`,
 whose inputs are the call's tensor arguments and the current values of the variables the
 graph reads.
 
@@ -17,8 +17,10 @@ differentiated with placeholder output gradients; that joint graph is split in t
 Both are compiled. The recorded op runs the forward program (its extra outputs, the
 residuals, stay with the tape's record); its gradient runs the backward one, which is a
 `FunctionCall` itself, so outer tapes get higher derivatives. Nothing is recomputed.
-Graphs with state updates or stateful ops keep the eager path (their Python body runs,
-and the tape sees every op).
+Graphs that assign variables keep the eager path (their Python body runs, and the tape
+sees every op): replaying them to build the gradient would drop or repeat the updates.
+Random ops are fine: the forward program draws once per call and the backward reads the
+draws (dropout masks) as residuals.
 """
 from gpuflow._context import ctx as _ctx
 from gpuflow.graph import Graph, tracing
@@ -28,8 +30,9 @@ __all__ = ["FunctionCall", "is_pure"]
 
 
 def is_pure(graph):
-    """True when `graph` has no state updates and no stateful (random, print) ops."""
-    return not graph.state and not any(n.op.stateful for n in graph.nodes)
+    """True when `graph` assigns no variables. Random and print ops are fine: the forward
+    program runs them once per call and the backward reads their results as residuals."""
+    return not graph.state
 
 
 def _floating(dtype):
@@ -181,7 +184,13 @@ class _Split:
         return out
 
     def _full_vjp(self, call, ogs):
+        from gpuflow import errors
         from gpuflow.ops.array_ops import zeros_like
+        if any(n.op.stateful for n in self._fwd_nodes):
+            raise errors.UnimplementedError(
+                "gf.function %r: a higher derivative through a call under an outer GradientTape would "
+                "replay its random (or print) ops with new values; compute it eagerly "
+                "(gf.config.run_functions_eagerly(True))" % self._fc.name)
         if self._full is None:
             self._full = self._build_full()
         fcall, floats = self._full

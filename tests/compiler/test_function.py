@@ -358,3 +358,26 @@ def test_outer_tape_gradients_only_for_watched_inputs_and_with_unwatched_data():
         gf.config.run_functions_eagerly(False)
     np.testing.assert_allclose(got[0].numpy(), want[0].numpy(), rtol=1e-5)
     assert got[1] is None and want[1] is None
+
+
+def test_random_ops_under_an_outer_tape_use_the_forward_draws():
+    # Dropout in a function called under an outer tape: the backward reads the forward's
+    # mask (a residual), so the gradient is exactly x * mask / (1 - rate).
+    w = gf.Variable(np.ones((4, 6), np.float32))
+    f = gf.function(lambda x: gf.nn.dropout(x * w, rate=0.5))
+    x = gf.constant(np.arange(24, dtype=np.float32).reshape(4, 6) + 1)
+    f(x)
+    for _ in range(3):
+        with gf.GradientTape() as t:
+            d = f(x)
+            loss = gf.reduce_sum(d)
+        g = t.gradient(loss, w).numpy()
+        kept = d.numpy() != 0
+        assert 0 < kept.sum() < kept.size
+        np.testing.assert_allclose(g, x.numpy() * kept * 2.0)
+    with pytest.raises(gf.errors.UnimplementedError, match="random"):
+        with gf.GradientTape() as t2:
+            with gf.GradientTape() as t1:
+                loss = gf.reduce_sum(f(x) ** 2)
+            g = t1.gradient(loss, w)
+        t2.gradient(g, w)
