@@ -31,7 +31,7 @@ from gpuflow.ops import control_flow as _cf
 from gpuflow.ops.registry import Op, apply
 from gpuflow.tensor import Tensor, Variable
 
-__all__ = ["traced_while", "SubGraph", "inline_graph", "inline_graph_env", "replay_nodes", "LoopSpec"]
+__all__ = ["traced_while", "SubGraph", "inline_graph", "inline_graph_env", "replay_nodes", "trace_vjp", "LoopSpec"]
 
 
 class SubGraph(Graph):
@@ -204,40 +204,62 @@ def _floating(dt):
 
 def _build_vjp(loop):
     """Traces vjp(x_i, caps, g_{i+1}) -> (g_i for float loop vars, g for float captures)."""
-    from gpuflow.autograd.tape import GradientTape
     body = loop.body_graph
     n = loop.n_lv
     if any(nd.op.stateful for nd in body.nodes):
         raise errors.UnimplementedError(
             "gradient of gf.while_loop %r: its body has random ops or prints; the reverse loop would re-draw "
             "them. Draw random numbers outside the loop and pass them in." % loop.name)
-    g = Graph(is_trace=True, device=body.device, name=loop.name + "_vjp")
     arg_phs = [t for t, k in zip(body.inputs, body.input_kinds) if k == "arg"]
-    xs = [g.add_input(t._shape._dims, t._dtype, "arg", i) for i, t in enumerate(arg_phs[:n])]
-    cs = [g.add_input(t._shape._dims, t._dtype, "arg", n + i) for i, t in enumerate(arg_phs[n:])]
-    fl = [k for k in range(n) if _floating(xs[k]._dtype)]
-    fc = [k for k in range(len(cs)) if _floating(cs[k]._dtype)]
-    gs = [g.add_input(xs[k]._shape._dims, xs[k]._dtype, "arg", n + len(cs) + j) for j, k in enumerate(fl)]
+    specs = [(t._shape._dims, t._dtype) for t in arg_phs]
+    fl = [k for k in range(n) if _floating(specs[k][1])]
+    fc = [k for k in range(len(specs) - n) if _floating(specs[n + k][1])]
+    g, _, _, _, grads = trace_vjp(loop.name + "_vjp", body.device, specs, fl + [n + k for k in fc],
+                                  lambda ins: inline_graph(body, ins), cotangents=fl)
+    g.outputs = list(grads)
+    return g, fl, fc
+
+
+def trace_vjp(name, device, specs, wrt, forward, cotangents=None):
+    """Traces a vector-Jacobian product into a new graph.
+
+    Args:
+      name, device: of the new graph.
+      specs: [(dims, DType)] of its first 'arg' inputs, the primal inputs.
+      wrt: indices of the primal inputs to differentiate.
+      forward: `forward(primal placeholders) -> list of output tensors`, traced into the
+        graph under a symbolic tape that watches the inputs in `wrt`.
+      cotangents: indices of the outputs that get a cotangent input (placeholders after
+        the primal ones, in this order); default every float output.
+
+    Returns:
+      `(graph, ins, ogs, outs, grads)`: the primal and cotangent placeholders, the outputs,
+      and the gradients of the inputs in `wrt` for those cotangents (values of the graph:
+      eager results are captured as constants; empty when there is nothing to
+      differentiate). The graph's outputs are left for the caller to set.
+    """
+    from gpuflow.autograd.tape import GradientTape
+    g = Graph(is_trace=True, device=device, name=name)
+    ins = [g.add_input(d, dt, "arg", i) for i, (d, dt) in enumerate(specs)]
     saved = _ctx.tapes
     _ctx.tapes = []
     try:
         with tracing(g):
             with GradientTape(persistent=True, watch_accessed_variables=False) as tape:
-                tape.watch([xs[k] for k in fl] + [cs[k] for k in fc])
-                outs = inline_graph(body, xs + cs)
-            srcs = [xs[k] for k in fl] + [cs[k] for k in fc]
-            if fl:
-                grads = tape.gradient([outs[k] for k in fl], srcs, output_gradients=gs,
+                tape.watch([ins[i] for i in wrt])
+                outs = list(forward(ins))
+            if cotangents is None:
+                cotangents = [k for k, t in enumerate(outs) if _floating(t._dtype)]
+            ogs = [g.add_input(outs[k]._shape._dims, outs[k]._dtype, "arg", len(ins) + j)
+                   for j, k in enumerate(cotangents)]
+            grads = []
+            if wrt and cotangents:
+                grads = tape.gradient([outs[k] for k in cotangents], [ins[i] for i in wrt], output_gradients=ogs,
                                       unconnected_gradients="zero")
-            else:
-                grads = []
-            from gpuflow.ops.array_ops import identity
-            grads = [identity(x) if x._value is not None else x for x in grads]
             grads = [g.capture_constant(x) if x._value is not None else x for x in grads]
     finally:
         _ctx.tapes = saved
-    g.outputs = list(grads)
-    return g, fl, fc
+    return g, ins, ogs, outs, grads
 
 
 def _while_grad(call, *ogs):

@@ -90,38 +90,18 @@ class _Split:
     """The forward (outputs + residuals) and backward programs of a FunctionCall."""
 
     def __init__(self, fc, mask):
-        from gpuflow.autograd.tape import GradientTape
         from gpuflow.compiler import control_flow
-        from gpuflow.ops.array_ops import identity
         g = fc.graph
         kinds = g.input_kinds
         phs = ([t for t, k in zip(g.inputs, kinds) if k == "arg"]
                + [t for t, k in zip(g.inputs, kinds) if k == "var"])
         specs = [(t._shape._dims, t._dtype) for t in phs]
-        outs_f = [k for k, t in enumerate(g.outputs) if _floating(t._dtype)]
         wrt = [i for i, (_, dt) in enumerate(specs) if _floating(dt) and mask[i]]
         # 1. The joint graph: the forward replayed under a symbolic tape, then its gradient.
-        j = Graph(is_trace=True, device=fc.device, name=fc.name + "_joint")
-        ins = [j.add_input(d, dt, "arg", i) for i, (d, dt) in enumerate(specs)]
-        ogs = [j.add_input(g.outputs[k]._shape._dims, g.outputs[k]._dtype, "arg", len(ins) + n)
-               for n, k in enumerate(outs_f)]
-        saved = _ctx.tapes
-        _ctx.tapes = []
-        try:
-            with tracing(j):
-                with GradientTape(persistent=True, watch_accessed_variables=False) as tape:
-                    tape.watch([ins[i] for i in wrt])
-                    outs = _replay(g, ins, fc.n_args)
-                grads = []
-                if wrt and outs_f:
-                    grads = tape.gradient([outs[k] for k in outs_f], [ins[i] for i in wrt],
-                                          output_gradients=ogs, unconnected_gradients="zero")
-                grads = [identity(x) if x._value is not None else x for x in grads]
-                grads = [j.capture_constant(x) if x._value is not None else x for x in grads]
-                outs = [identity(x) if x._value is not None else x for x in outs]
-                outs = [j.capture_constant(x) if x._value is not None else x for x in outs]
-        finally:
-            _ctx.tapes = saved
+        j, ins, ogs, outs, grads = control_flow.trace_vjp(
+            fc.name + "_joint", fc.device, specs, wrt, lambda ins: _replay(g, ins, fc.n_args))
+        outs_f = [k for k, t in enumerate(outs) if _floating(t._dtype)]
+        outs = [_as_output(j, x) for x in outs]
         # 2. Split: nodes that do not depend on an output gradient are the forward part.
         bwd_vals = {id(t) for t in ogs}
         fwd_nodes, bwd_nodes = [], []
@@ -204,31 +184,17 @@ class _Split:
     def _build_full(self):
         """A FunctionCall computing the VJP of inputs -> (outputs, residuals): the forward
         part replayed under a symbolic tape (recomputed: used for higher derivatives)."""
-        from gpuflow.autograd.tape import GradientTape
         from gpuflow.compiler import control_flow
-        from gpuflow.ops.array_ops import identity
         fc, j = self._fc, self._joint
         results = self._outs + self._needed
-        floats = [k for k, t in enumerate(results) if _floating(t._dtype)]
-        vg = Graph(is_trace=True, device=fc.device, name=fc.name + "_vjp")
-        vins = [vg.add_input(t._shape._dims, t._dtype, "arg", i) for i, t in enumerate(self._ins)]
-        vogs = [vg.add_input(results[k]._shape._dims, results[k]._dtype, "arg", len(vins) + n)
-                for n, k in enumerate(floats)]
-        saved = _ctx.tapes
-        _ctx.tapes = []
-        try:
-            with tracing(vg):
-                with GradientTape(persistent=True, watch_accessed_variables=False) as tape:
-                    tape.watch([vins[i] for i in self.wrt])
-                    env = control_flow.replay_nodes(self._fwd_nodes, _bind(j, self._ins, vins))
-                    vals = [env[id(t)] for t in results]
-                grads = tape.gradient([vals[k] for k in floats], [vins[i] for i in self.wrt],
-                                      output_gradients=vogs, unconnected_gradients="zero")
-                grads = [identity(x) if x._value is not None else x for x in grads]
-                vg.outputs = [_as_output(vg, x) for x in grads]
-        finally:
-            _ctx.tapes = saved
-        return FunctionCall(vg, fc.device, fc.name + "_vjp"), floats
+        specs = [(t._shape._dims, t._dtype) for t in self._ins]
+
+        def forward(vins):
+            env = control_flow.replay_nodes(self._fwd_nodes, _bind(j, self._ins, vins))
+            return [env[id(t)] for t in results]
+        vg, _, _, _, grads = control_flow.trace_vjp(fc.name + "_vjp", fc.device, specs, self.wrt, forward)
+        vg.outputs = list(grads)
+        return FunctionCall(vg, fc.device, fc.name + "_vjp"), [k for k, t in enumerate(results) if _floating(t._dtype)]
 
 
 def _watched(tapes, t):
