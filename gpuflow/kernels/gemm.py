@@ -61,8 +61,9 @@ _F32 = numpy.dtype(numpy.float32)
 
 def _direct_operands(a, b):
     """(a base, b base, trans_a, trans_b) when the direct loops take a @ b, else None."""
+    # The size test first: eager matmuls pass through here, and most are small.
     if (type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2 or b.ndim != 2
-            or a.dtype != _F32 or b.dtype != _F32):
+            or a.size * b.shape[1] < _MIN_WORK or a.dtype != _F32 or b.dtype != _F32):
         return None
     la, lb = _layout(a), _layout(b)
     if la is None or lb is None or not use_direct(a.shape[0], a.shape[1], b.shape[1], la[1], lb[1]):
