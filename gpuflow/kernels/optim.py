@@ -38,7 +38,7 @@ __all__ = ["adam_update", "sgd_momentum_update", "rmsprop_update"]
 
 def _native():
     from gpuflow.kernels import native
-    return native.module()
+    return native.get() or native.module()   # module() raises, saying why it is missing
 
 
 def _cuda():
@@ -376,41 +376,25 @@ def native_into(kernel, **hyper):
       None when the C++ kernels are not available, else a function: for Adam
       `fn(w, g, m, v, v_hat, alpha, out)`, for SGD `fn(w, g, m, lr, out)`, for
       RMSprop `fn(w, g, v, a, m, lr, out)` (`v_hat`, `a`, `m` may be None; the step
-      scalar is a 0-d array or a number), writing `out` and returning it.
+      scalar is a 0-d array or a number), writing `out` and returning it as a tuple.
     """
     from gpuflow.kernels import native
     if not native.available():
         return None
-    C = native.module()
     if kernel == "adam_update":
         b1 = _hyper(kernel, "beta_1", hyper["beta_1"])
         b2 = _hyper(kernel, "beta_2", hyper["beta_2"])
         eps = _hyper(kernel, "epsilon", hyper["epsilon"])
-        c1, c2, f = 1.0 - b1, 1.0 - b2, C.adam_update
-
-        def adam(w, g, m, v, v_hat, alpha, out):
-            f(w, g, m, v, v_hat, float(alpha), c1, c2, eps, out[0], out[1], out[2],
-              out[3] if v_hat is not None else None)
-            return out
-        return adam
+        c1, c2 = 1.0 - b1, 1.0 - b2
+        return lambda w, g, m, v, v_hat, alpha, out: _native_adam(w, g, m, v, v_hat, alpha, c1, c2, eps, out)
     if kernel == "sgd_momentum_update":
         mom = _hyper(kernel, "momentum", hyper["momentum"])
-        nesterov, f = bool(hyper["nesterov"]), C.sgd_momentum_update
-
-        def sgd(w, g, m, lr, out):
-            f(w, g, m, float(lr), mom, nesterov, out[0], out[1])
-            return out
-        return sgd
+        nesterov = bool(hyper["nesterov"])
+        return lambda w, g, m, lr, out: _native_sgd(w, g, m, lr, mom, nesterov, out)
     if kernel == "rmsprop_update":
         rho = _hyper(kernel, "rho", hyper["rho"])
         mom = _hyper(kernel, "momentum", hyper["momentum"])
         eps = _hyper(kernel, "epsilon", hyper["epsilon"])
-        one_minus_rho, f = 1.0 - rho, C.rmsprop_update
-
-        def rmsprop(w, g, v, a, m, lr, out):
-            f(w, g, v, a, m, float(lr), rho, one_minus_rho, mom, eps, out[0], out[1],
-              out[2] if a is not None else None, out[-1] if m is not None else None)
-            return out
-        return rmsprop
+        return lambda w, g, v, a, m, lr, out: _native_rmsprop(w, g, v, a, m, lr, rho, 1.0 - rho, mom, eps, out)
     raise ValueError("native_into: unknown kernel %r (expected 'adam_update', "
                      "'sgd_momentum_update' or 'rmsprop_update')" % (kernel,))
