@@ -201,22 +201,34 @@ class _BaseConv(Layer):
             return _C.conv1d(x, kernel, self.strides[0], self._op_padding(), "NWC", self.dilation_rate[0])
         return _C.conv2d(x, kernel, self.strides, self._op_padding(), "NHWC", self.dilation_rate)
 
+    def _fused_activation(self):
+        """'relu' or 'linear' when convolution, bias and activation run as one op
+        (`conv_ops.conv2d_bias_act`: on CPUs with AVX-512 the bias and the ReLU are applied
+        inside the float32 kernel), else None."""
+        if (self.rank != 2 or not self.use_bias or self.groups != 1
+                or type(self)._conv is not _BaseConv._conv):
+            return None
+        return {activations.linear: "linear", activations.relu: "relu"}.get(self.activation)
+
     def call(self, inputs):
         x = inputs
         cf = self.data_format == "channels_first"
         if cf:
             x = _to_channels_last(x, self.rank)
         kernel = self._cast_weight(self.kernel)
-        if self.groups == 1:
-            y = self._conv(x, kernel)
+        fused = self._fused_activation()
+        if fused is not None:
+            y = _C.conv2d_bias_act(x, kernel, self._cast_weight(self.bias), self.strides, self._op_padding(),
+                                   self.dilation_rate, fused)
+        elif self.groups == 1:
+            y = self._finish(self._conv(x, kernel))
         else:
             xs = _A.split(x, self.groups, axis=-1)
             ks = _A.split(kernel, self.groups, axis=-1)
-            y = _A.concat([self._conv(a, b) for a, b in zip(xs, ks)], axis=-1)
-        y = self._finish(y)
+            y = self._finish(_A.concat([self._conv(a, b) for a, b in zip(xs, ks)], axis=-1))
         if cf:
             y = _to_channels_first(y, self.rank)
-        return self._activate(y)
+        return y if fused is not None else self._activate(y)
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -314,20 +326,6 @@ class Conv2D(_BaseConv):
     """
 
     rank = 2
-
-    def call(self, inputs):
-        # Convolution, bias and a ReLU/linear activation as one op: on CPUs with AVX-512
-        # the float32 kernel applies the bias and the ReLU to each output tile in registers.
-        act = {activations.linear: "linear", activations.relu: "relu"}.get(self.activation)
-        if act is None or not self.use_bias or self.groups != 1 or type(self)._conv is not _BaseConv._conv:
-            return super().call(inputs)
-        x = inputs
-        cf = self.data_format == "channels_first"
-        if cf:
-            x = _to_channels_last(x, self.rank)
-        y = _C.conv2d_bias_act(x, self._cast_weight(self.kernel), self._cast_weight(self.bias), self.strides,
-                               self._op_padding(), self.dilation_rate, act)
-        return _to_channels_first(y, self.rank) if cf else y
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
