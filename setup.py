@@ -32,7 +32,7 @@ CSRC = "csrc"
 CUDA_SOURCES = sorted(glob.glob(os.path.join(CSRC, "cuda", "*.cu")))
 SHARED_HEADERS = sorted(glob.glob(os.path.join(CSRC, "include", "gpuflow", "*.h")))
 CPP_SOURCES = sorted(glob.glob(os.path.join(CSRC, "*.cpp")))
-CPP_HEADERS = sorted(glob.glob(os.path.join(CSRC, "*.h")))
+CPP_HEADERS = sorted(glob.glob(os.path.join(CSRC, "*.h")) + glob.glob(os.path.join(CSRC, "*.inc")))
 
 
 def _warn(msg):

@@ -1,8 +1,8 @@
 // Python entry points of the direct float32 convolution kernels (see
 // csrc/conv_direct.h): validation before any pointer is used, the split of
 // the work between threads, and the per-thread accumulators of the filter
-// gradient.  Only on CPUs with AVX-512F; `conv_direct_available()` tells the
-// Python side whether to call them (it uses im2col + BLAS otherwise).
+// gradient.  Only on CPUs with AVX-512F or AVX2 + FMA; `conv_direct_available()`
+// tells the Python side whether to call them (it uses im2col + BLAS otherwise).
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -16,25 +16,45 @@
 namespace gf {
 namespace {
 
-bool cpu_has_avx512() {
+// The instruction set of the direct kernels: the widest the CPU has, or a
+// narrower one a test asked for (set_conv_direct_isa).
+enum class Isa { kNone, kAvx2, kAvx512 };
+
+Isa detect_isa() {
 #if GF_CONV_DIRECT
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f");
-#else
-  return false;
+  if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
 #endif
+  return Isa::kNone;
 }
 
-bool direct_available() {
-  static const bool ok = cpu_has_avx512();
-  return ok;
+Isa& isa_setting() {
+  static Isa isa = detect_isa();
+  return isa;
 }
 
-void require_direct(const char* kernel) {
-  if (!direct_available()) {
-    value_error(kernel, "needs a CPU with AVX-512F and a GCC x86-64 build "
-                        "(check conv_direct_available() first)");
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kAvx2:
+      return "avx2";
+    default:
+      return "none";
   }
+}
+
+bool direct_available() { return isa_setting() != Isa::kNone; }
+
+// The kernels of the instruction set in use; raises when there is none.
+convd::Kernels kernels_for(const char* kernel) {
+#if GF_CONV_DIRECT
+  if (isa_setting() == Isa::kAvx512) return convd::avx512_kernels();
+  if (isa_setting() == Isa::kAvx2) return convd::avx2_kernels();
+#endif
+  value_error(kernel, "needs a CPU with AVX-512F or AVX2 + FMA and a GCC x86-64 build "
+                      "(check conv_direct_available() first)");
 }
 
 struct Geometry {
@@ -73,12 +93,59 @@ Geometry geometry(const char* kernel, const py::array& x, index_t KH, index_t KW
   return g;
 }
 
+// u[16][C][OC] = G w G^T for each (c, oc) of a [3, 3, C, OC] kernel, with
+// G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] (Winograd F(2x2, 3x3)).
+std::vector<float> winograd_kernel(const float* w, index_t C, index_t OC) {
+  const index_t CO = C * OC;
+  std::vector<float> u(static_cast<size_t>(16 * CO));
+  for (index_t k = 0; k < CO; ++k) {
+    float g[3][3], t[4][3];
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) g[a][b] = w[(a * 3 + b) * CO + k];
+    for (int b = 0; b < 3; ++b) {  // rows: G g
+      t[0][b] = g[0][b];
+      t[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
+      t[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
+      t[3][b] = g[2][b];
+    }
+    for (int a = 0; a < 4; ++a) {  // columns: (G g) G^T
+      u[(4 * a + 0) * CO + k] = t[a][0];
+      u[(4 * a + 1) * CO + k] = 0.5f * (t[a][0] + t[a][1] + t[a][2]);
+      u[(4 * a + 2) * CO + k] = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
+      u[(4 * a + 3) * CO + k] = t[a][2];
+    }
+  }
+  return u;
+}
+
+// Whether `algorithm` ('auto', 'direct' or 'winograd') runs Winograd F(2x2, 3x3)
+// for this convolution: a 3x3 kernel with stride and dilation 1, and with
+// 'auto' at least 16 input and output channels (fewer input channels leave
+// the transforms more work than they save).
+bool use_winograd(const char* kernel, const std::string& algorithm, const Geometry& g) {
+  const bool fits = g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+  if (algorithm == "winograd") {
+    if (!fits) {
+      value_error(kernel, "algorithm 'winograd' needs a 3x3 kernel with stride 1 and dilation 1, got " +
+                              std::to_string(g.KH) + "x" + std::to_string(g.KW) + " with strides (" +
+                              std::to_string(g.sh) + ", " + std::to_string(g.sw) + ") and dilations (" +
+                              std::to_string(g.dh) + ", " + std::to_string(g.dw) + ")");
+    }
+    return true;
+  }
+  if (algorithm == "direct") return false;
+  if (algorithm != "auto") {
+    value_error(kernel, "algorithm must be 'auto', 'direct' or 'winograd', got '" + algorithm + "'");
+  }
+  return fits && g.C >= 16 && g.OC >= 16;
+}
+
 // y = conv2d(x, w), VALID on the pre-padded x.
 py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
                         index_t sw, index_t dh, index_t dw, py::object bias, bool relu,
-                        const std::vector<index_t>& pads) {
+                        const std::vector<index_t>& pads, const std::string& algorithm) {
   const char* K = "conv2d_direct";
-  require_direct(K);
+  const convd::Kernels kern = kernels_for(K);
   check_float_array(K, "x", x, FloatKind::kF32, 4);
   check_float_array(K, "w", w, FloatKind::kF32, 4);
   if (w.shape(2) != x.shape(3)) {
@@ -96,6 +163,27 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
   }
   py::array_t<float> y = new_array<float>({g.N, g.OH, g.OW, g.OC});
   const std::vector<float> zeros(static_cast<size_t>(g.C), 0.0f);
+  if (use_winograd(K, algorithm, g)) {
+    // Blocks of tiles whose transformed inputs and products (16 * (C + OC)
+    // floats a tile) take at most about 192 KB, so they stay in L2 between the
+    // steps, in multiples of 6 (the GEMM tiles' rows).  Measured on the notes'
+    // second convolution (2 cores, AVX2): 6 to 60 tiles a block all within 10%.
+    const std::vector<float> u = winograd_kernel(cdata<float>(w), g.C, g.OC);
+    const index_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = g.N * TH * TW;
+    const index_t per_tile = 16 * (g.C + g.OC);
+    const index_t block = 6 * std::max<index_t>(1, std::min<index_t>(16, (index_t(192) << 8) / per_tile / 6));
+    const index_t blocks = (tiles + block - 1) / block;
+    const int nt = std::max(1, compute_threads());
+    std::vector<float> scratch(static_cast<size_t>(nt * block * per_tile));
+    const convd::WinoArgs a{cdata<float>(x), u.data(), y.mutable_data(), g.N, g.Hp, g.Wp, g.C, g.OC,
+                            g.OH, g.OW, pads[0], pads[2], TH, TW, bp, relu, zeros.data()};
+    py::gil_scoped_release release;
+    parallel_items(blocks, tiles * 4 * g.C * g.OC, [&](index_t b) {
+      const index_t t0 = b * block, t1 = std::min(tiles, t0 + block);
+      kern.winograd(a, t0, t1, scratch.data() + static_cast<size_t>(thread_id()) * block * per_tile);
+    });
+    return std::move(y);
+  }
   convd::FwdArgs a{cdata<float>(x), cdata<float>(w), y.mutable_data(),
                    g.N, g.Hp, g.Wp, g.C, g.KH, g.KW, g.OC, g.OH, g.OW,
                    g.sh, g.sw, g.dh, g.dw, bp, relu, pads[0], pads[2], zeros.data()};
@@ -107,7 +195,7 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
   const index_t chunk = 24, chunks = (P + chunk - 1) / chunk;
   py::gil_scoped_release release;
   if (nt <= 1) {
-    convd::avx512_forward(a, 0, P);
+    kern.forward(a, 0, P);
     return std::move(y);
   }
   const Spread spread;
@@ -116,7 +204,7 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
     if (thread_id() > 0) spread.worker();
 #pragma omp for schedule(dynamic, 1)
     for (index_t i = 0; i < chunks; ++i) {
-      convd::avx512_forward(a, i * chunk, std::min(P, (i + 1) * chunk));
+      kern.forward(a, i * chunk, std::min(P, (i + 1) * chunk));
     }
   }
 #endif
@@ -128,7 +216,7 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
                                index_t KH, index_t KW, index_t sh, index_t sw,
                                index_t dh, index_t dw) {
   const char* K = "conv2d_direct_filter";
-  require_direct(K);
+  const convd::Kernels kern = kernels_for(K);
   check_float_array(K, "x", x, FloatKind::kF32, 4);
   check_float_array(K, "dy", dy, FloatKind::kF32, 4);
   const Geometry g = geometry(K, x, KH, KW, dy.shape(3), sh, sw, dh, dw);
@@ -160,7 +248,7 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
   auto run_part = [&](index_t i) {
     float* acc = i == 0 ? o : part.data() + static_cast<size_t>(i - 1) * size;
     const index_t b0 = blocks * i / parts, b1 = blocks * (i + 1) / parts;
-    for (index_t b = b0; b < b1; ++b) convd::avx512_filter(a, b * qb, std::min(Q, (b + 1) * qb), acc);
+    for (index_t b = b0; b < b1; ++b) kern.filter(a, b * qb, std::min(Q, (b + 1) * qb), acc);
   };
   if (nt <= 1 || parts == 1) {
     for (index_t i = 0; i < parts; ++i) run_part(i);
@@ -182,12 +270,12 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
 }
 
 // c = op(a) @ op(b) for float32 matrices (op: transpose or not), on the
-// register-blocked AVX-512 loops: NN with K in blocks, A B^T as (B A^T)^T
+// register-blocked direct loops (AVX-512 or AVX2): NN with K in blocks, A B^T as (B A^T)^T
 // (transposed chunk by chunk), A^T B as a reduction over the rows of A and B.
 py::array gemm(const py::array& a, const py::array& b, bool trans_a, bool trans_b,
                py::object out) {
   const char* K = "gemm";
-  require_direct(K);
+  const convd::Kernels kern = kernels_for(K);
   check_float_array(K, "a", a, FloatKind::kF32, 2);
   check_float_array(K, "b", b, FloatKind::kF32, 2);
   if (trans_a && trans_b) value_error(K, "a^T b^T is not supported (transpose the product)");
@@ -236,7 +324,7 @@ py::array gemm(const py::array& a, const py::array& b, bool trans_a, bool trans_
       const index_t n0 = r * rchunk, n1 = std::min(N, n0 + rchunk);
       std::vector<float> buf(static_cast<size_t>((n1 - n0) * M));
       convd::GemmArgs g{cdata<float>(b) + n0 * Ka, at.data(), buf.data(), n1 - n0, M, Ka, Ka, M, M, Ka};
-      for (index_t j = 0; j < M; j += 64) convd::avx512_gemm_nn(g, 0, n1 - n0, j);
+      for (index_t j = 0; j < M; j += convd::kBlockCols) kern.gemm_nn(g, 0, n1 - n0, j);
       for (index_t m = 0; m < M; ++m) {
         float* dst = cp + m * N + n0;
         for (index_t i = 0; i < n1 - n0; ++i) dst[i] = buf[i * M + m];
@@ -246,23 +334,47 @@ py::array gemm(const py::array& a, const py::array& b, bool trans_a, bool trans_
   }
   if (trans_a) {
     convd::GemmArgs g{cdata<float>(a), cdata<float>(b), cp, M, N, Ka, M, N, N, Ka};
-    const index_t rchunk = 96, rows = (M + rchunk - 1) / rchunk, cols = (N + 63) / 64;
+    const index_t rchunk = 96, rows = (M + rchunk - 1) / rchunk, cols = (N + convd::kBlockCols - 1) / convd::kBlockCols;
     py::gil_scoped_release release;
     parallel_items(rows * cols, work, [&](index_t i) {
       const index_t r = i / cols, j = i % cols;
-      convd::avx512_gemm_tn(g, r * rchunk, std::min(M, (r + 1) * rchunk), j * 64);
+      kern.gemm_tn(g, r * rchunk, std::min(M, (r + 1) * rchunk), j * convd::kBlockCols);
     });
     return c;
   }
   convd::GemmArgs g{cdata<float>(a), cdata<float>(b), cp, M, N, Ka, Ka, N, N, 256};
-  const index_t rchunk = 96, rows = (M + rchunk - 1) / rchunk, cols = (N + 63) / 64;
+  const index_t rchunk = 96, rows = (M + rchunk - 1) / rchunk, cols = (N + convd::kBlockCols - 1) / convd::kBlockCols;
   py::gil_scoped_release release;
   parallel_items(rows * cols, work, [&](index_t i) {
     const index_t r = i / cols, j = i % cols;
-    convd::avx512_gemm_nn(g, r * rchunk, std::min(M, (r + 1) * rchunk), j * 64);
+    kern.gemm_nn(g, r * rchunk, std::min(M, (r + 1) * rchunk), j * convd::kBlockCols);
   });
 #endif
   return c;
+}
+
+std::string conv_direct_isa() { return isa_name(isa_setting()); }
+
+// Tests: run the direct kernels with a narrower instruction set (never a wider
+// one than the CPU reports); returns the one now in use.
+std::string set_conv_direct_isa(const std::string& name) {
+  const Isa best = detect_isa();
+  Isa want;
+  if (name == "avx2") {
+    want = Isa::kAvx2;
+  } else if (name == "avx512") {
+    want = Isa::kAvx512;
+  } else if (name == "auto") {
+    want = best;
+  } else {
+    value_error("set_conv_direct_isa", "expected 'auto', 'avx2' or 'avx512', got '" + name + "'");
+  }
+  if (static_cast<int>(want) > static_cast<int>(best)) {
+    value_error("set_conv_direct_isa", std::string("this CPU (or build) supports at most '") +
+                                           isa_name(best) + "', not '" + name + "'");
+  }
+  isa_setting() = want;
+  return isa_name(want);
 }
 
 void set_compute_threads(int n) {
@@ -279,21 +391,29 @@ void register_conv_direct(py::module_& m) {
   using py::arg;
   m.def("conv_direct_available", &direct_available,
         "True when the direct float32 convolution kernels run on this CPU "
-        "(AVX-512F).");
+        "(AVX-512F, or AVX2 and FMA).");
+  m.def("conv_direct_isa", &conv_direct_isa,
+        "Instruction set of the direct kernels: 'avx512', 'avx2' or 'none'.");
+  m.def("set_conv_direct_isa", &set_conv_direct_isa, arg("name"),
+        "Tests: run the direct kernels with 'avx2', 'avx512' or 'auto' (at "
+        "most what the CPU supports).");
   m.def("conv2d_direct", &conv2d_direct, arg("x"), arg("w"), arg("sh"), arg("sw"),
         arg("dh"), arg("dw"), arg("bias") = py::none(), arg("relu") = false,
-        arg("pads") = std::vector<index_t>{0, 0, 0, 0},
+        arg("pads") = std::vector<index_t>{0, 0, 0, 0}, arg("algorithm") = "auto",
         "float32 NHWC convolution of x[N, H, W, C], zero-padded by pads (top, "
         "bottom, left, right; nothing is copied), with w[KH, KW, C, OC] (strides, "
         "dilations) -> y[N, OH, OW, OC]; bias[OC] added and ReLU applied in the "
-        "same pass when given.");
+        "same pass when given. algorithm: 'direct' (register-blocked loops over "
+        "the window), 'winograd' (F(2x2, 3x3): 3x3 kernels, stride and "
+        "dilation 1 only) or 'auto' (Winograd where it applies with at least "
+        "16 input and output channels).");
   m.def("conv2d_direct_filter", &conv2d_direct_filter, arg("x"), arg("dy"), arg("kh"),
         arg("kw"), arg("sh"), arg("sw"), arg("dh"), arg("dw"),
         "Kernel gradient [KH, KW, C, OC] of conv2d_direct for the output "
         "gradient dy[N, OH, OW, OC].");
   m.def("gemm", &gemm, arg("a"), arg("b"), arg("trans_a") = false, arg("trans_b") = false,
         arg("out") = py::none(),
-        "float32 op(a) @ op(b) on the direct AVX-512 loops (meant for skinny "
+        "float32 op(a) @ op(b) on the direct AVX-512/AVX2 loops (meant for skinny "
         "products, where one of M, N, K is small); not both transposed. out: "
         "optional C-contiguous float32 [M, N] result array.");
   m.def("set_compute_threads", &set_compute_threads, arg("n"),

@@ -1,13 +1,15 @@
 // Direct (implicit-GEMM) float32 2-D convolution kernels for CPUs with
-// AVX-512: the forward pass and the filter gradient read the NHWC input
+// AVX-512 or AVX2 + FMA: the forward pass and the filter gradient read the NHWC input
 // directly (no im2col matrix).  The forward kernel takes zero padding as
 // pointers to a zero row (no padded copy); the filter gradient takes a
 // pre-padded input.  The input gradient is the forward kernel applied to the
 // output gradient, virtually padded, with the flipped kernel (stride 1).
 //
-// csrc/conv_direct.cpp holds the Python entry points (validation, threads);
-// csrc/conv_direct_avx512.cpp the AVX-512 loops, compiled for AVX-512 whatever
-// the global flags say (GCC's target pragma: GCC on x86-64 only).
+// csrc/conv_direct.cpp holds the Python entry points (validation, threads,
+// the choice of instruction set); csrc/conv_direct_kernels.inc the loops,
+// written once and compiled by csrc/conv_direct_avx512.cpp for AVX-512 and by
+// csrc/conv_direct_avx2.cpp for AVX2 + FMA whatever the global flags say
+// (GCC's target pragma: GCC on x86-64 only).
 #ifndef GPUFLOW_CONV_DIRECT_H_
 #define GPUFLOW_CONV_DIRECT_H_
 
@@ -60,16 +62,45 @@ struct GemmArgs {
   index_t M, N, K, lda, ldb, ldc, kc;
 };
 
+// Winograd F(2x2, 3x3): y[N, OH, OW, OC] = act(conv(x[N, H, W, C], w) + bias)
+// for a 3x3 kernel with stride and dilation 1, the input zero-padded by pt
+// rows above and pl columns left (virtually, as in FwdArgs; rows and columns
+// past H and W read as zeros too).  u is the transformed kernel G w G^T laid
+// out [16][C][OC]; the output is computed in tiles of 2x2 pixels numbered over
+// (n, tile row, tile column), TH x TW tiles per image.
+struct WinoArgs {
+  const float* x;
+  const float* u;
+  float* y;
+  index_t N, H, W, C, OC, OH, OW, pt, pl, TH, TW;
+  const float* bias;
+  bool relu;
+  const float* zeros;
+};
+
+// The columns a GEMM entry point computes per call (the caller's column block).
+constexpr index_t kBlockCols = 64;
+
+// The kernels of one instruction set.
+struct Kernels {
+  // C rows [p0, p1), the (up to) kBlockCols columns at j0.
+  void (*gemm_nn)(const GemmArgs& g, index_t p0, index_t p1, index_t j0);
+  // C rows [i0, i1), the (up to) kBlockCols columns at j0.
+  void (*gemm_tn)(const GemmArgs& g, index_t i0, index_t i1, index_t j0);
+  // Output pixels [p0, p1) (flat index over N*OH*OW), every output channel.
+  void (*forward)(const FwdArgs& g, index_t p0, index_t p1);
+  // Adds the contributions of pixel rows [q0, q1) (flat over N*OH) into acc,
+  // a [KH*KW*C, OC] row-major array.
+  void (*filter)(const FilterArgs& g, index_t q0, index_t q1, float* acc);
+  // Output tiles [t0, t1), with scratch space for 16 * (t1 - t0) * (C + OC)
+  // floats.
+  void (*winograd)(const WinoArgs& g, index_t t0, index_t t1, float* scratch);
+};
+
 #if GF_CONV_DIRECT
-// C rows [p0, p1), the (up to) 64 columns at j0.
-void avx512_gemm_nn(const GemmArgs& g, index_t p0, index_t p1, index_t j0);
-// C rows [i0, i1), the (up to) 64 columns at j0.
-void avx512_gemm_tn(const GemmArgs& g, index_t i0, index_t i1, index_t j0);
-// Output pixels [p0, p1) (flat index over N*OH*OW), every output channel.
-void avx512_forward(const FwdArgs& g, index_t p0, index_t p1);
-// Adds the contributions of pixel rows [q0, q1) (flat over N*OH) into acc,
-// a [KH*KW*C, OC] row-major array.
-void avx512_filter(const FilterArgs& g, index_t q0, index_t q1, float* acc);
+// Only to be called on CPUs that support the instruction set.
+Kernels avx512_kernels();
+Kernels avx2_kernels();
 #endif
 
 }  // namespace convd

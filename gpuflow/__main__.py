@@ -26,11 +26,12 @@ def _info(args):
         mod = native.get()
         if mod is not None and hasattr(mod, "conv_direct_available"):
             if mod.conv_direct_available():
-                print("direct AVX-512 kernels (float32 convolution, skinny GEMM): available, %d threads"
-                      % mod.get_compute_threads())
+                isa = getattr(mod, "conv_direct_isa", lambda: "avx512")()
+                print("direct kernels (float32 convolution, skinny GEMM): %s, %d threads"
+                      % ({"avx512": "AVX-512", "avx2": "AVX2 + FMA"}.get(isa, isa), mod.get_compute_threads()))
             else:
-                print("direct AVX-512 kernels: not on this CPU (no AVX-512F); float32 convolutions use "
-                      "im2col + BLAS")
+                print("direct kernels: not on this CPU (neither AVX-512F nor AVX2 + FMA); float32 "
+                      "convolutions use im2col + BLAS")
     except ImportError as e:  # pragma: no cover - the kernels package ships with gpuflow
         print("native CPU kernels: missing (%s)" % e)
     try:

@@ -1,4 +1,4 @@
-"""NHWC 2-D convolution kernels: im2col / col2im, direct (implicit-GEMM, AVX-512
+"""NHWC 2-D convolution kernels: im2col / col2im, direct (implicit-GEMM, AVX-512 or AVX2
 float32) or im2col+GEMM convolution and depthwise convolution, forward and backward.
 
 Layouts follow Keras: inputs ``x[N, H, W, C]``, convolution kernels
@@ -142,7 +142,7 @@ _DIRECT_MIN_CHANNELS = 16
 
 def _direct(impl, *arrays, channels=_DIRECT_MIN_CHANNELS):
     """`gpuflow._C` when its direct float32 convolution applies to these arrays
-    (NumPy float32, a CPU with AVX-512, impl not 'reference', `channels` output channels
+    (NumPy float32, a CPU with AVX-512 or AVX2, impl not 'reference', `channels` output channels
     of the computed convolution at least 16), else None."""
     if impl == "reference" or channels < _DIRECT_MIN_CHANNELS or any(
             type(a) is not numpy.ndarray or a.dtype != numpy.float32 for a in arrays):
@@ -246,7 +246,7 @@ def conv2d_forward(x, kernel, strides=1, padding="VALID", dilations=1, *, impl=N
       padding: ``"VALID"``, ``"SAME"`` or explicit pads.
       dilations: int or ``(DH, DW)``.
       impl: None, 'native' or 'reference'. 'native' (and None) on float32 NumPy
-        arrays on a CPU with AVX-512 run the direct convolution of gpuflow._C
+        arrays on a CPU with AVX-512 or AVX2 run the direct convolution of gpuflow._C
         (no im2col matrix); otherwise im2col (native or reference) + the array
         module's matmul (BLAS on CPU, cuBLAS on GPU).
 
@@ -273,7 +273,7 @@ def conv2d_bias_act(x, kernel, bias, strides=1, padding="VALID", dilations=1, ac
                     impl=None):
     """``act(conv2d_forward(x, kernel) + bias)``, the forward pass of a Keras ``Conv2D``.
 
-    Where the direct kernel applies (float32 NumPy arrays on a CPU with AVX-512, impl not
+    Where the direct kernel applies (float32 NumPy arrays on a CPU with AVX-512 or AVX2, impl not
     'reference') the bias and the activation are applied to each output tile while it is
     still in registers: no extra passes over the output.
 
@@ -363,7 +363,7 @@ def conv2d_backward_input(dy, kernel, x_shape, strides=1, padding="VALID", dilat
       x_shape: ``(N, H, W, C)`` of the forward input.
       strides, padding, dilations: as in the forward call.
       impl: None, 'native' or 'reference': with strides 1, float32 NumPy arrays
-        and AVX-512, not 'reference' runs the direct convolution of the (virtually)
+        and AVX-512 or AVX2, not 'reference' runs the direct convolution of the (virtually)
         padded dy with the flipped kernel; otherwise GEMM + col2im (native or
         reference).
 
@@ -402,7 +402,7 @@ def conv2d_backward_filter(dy, x, kernel_shape, strides=1, padding="VALID", dila
       kernel_shape: ``(KH, KW, C, OC)``.
       strides, padding, dilations: as in the forward call.
       impl: None, 'native' or 'reference': float32 NumPy arrays on a CPU with
-        AVX-512 run the direct kernel-gradient kernel unless 'reference';
+        AVX-512 or AVX2 run the direct kernel-gradient kernel unless 'reference';
         otherwise im2col (native or reference) + GEMM.
 
     Returns:

@@ -1,4 +1,4 @@
-"""Skinny float32 matrix products on gpuflow's own AVX-512 loops.
+"""Skinny float32 matrix products on gpuflow's own AVX-512 / AVX2 loops.
 
 `matmul(a, b)` is ``numpy.matmul(a, b)``; `matmul_into(a, b, out)` writes ``a @ b`` (2-D, either operand possibly a transposed
 view) into ``out``. Products where one side is small (a Dense layer's batch, a
@@ -6,7 +6,8 @@ view) into ``out``. Products where one side is small (a Dense layer's batch, a
 ``gpuflow._C.gemm``, on the same threads as the direct convolution; everything else is
 ``numpy.matmul``. Keeping a training step's big GEMMs off BLAS's thread pool matters on
 small machines: BLAS threads spin for a while after each call and slow down the next
-multi-threaded kernel that is not BLAS.
+multi-threaded kernel that is not BLAS (on 2 AVX2 cores the notes' CNN step took 29-34 ms
+with its Dense products here, 46-51 ms with them on OpenBLAS).
 """
 import numpy
 

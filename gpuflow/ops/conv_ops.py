@@ -460,7 +460,7 @@ def _conv2d_ba_grad(c, g):
 
 def conv2d_bias_act(input, filters, bias, strides=1, padding="VALID", dilations=None, activation="linear"):  # noqa: A002
     """`activation(conv2d(input, filters) + bias)` as one op (NHWC), the forward pass of
-    `keras.layers.Conv2D`: on CPUs with AVX-512 the bias and the activation are applied
+    `keras.layers.Conv2D`: on CPUs with AVX-512 or AVX2 the bias and the activation are applied
     inside the float32 convolution kernel (no extra passes over the output).
 
     Args:

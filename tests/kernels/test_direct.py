@@ -1,5 +1,6 @@
-"""The direct AVX-512 float32 kernels of gpuflow._C: convolution (forward, input and
-kernel gradients) and skinny GEMMs, against float64 references."""
+"""The direct float32 kernels of gpuflow._C: convolution (forward, input and kernel
+gradients) and skinny GEMMs, against float64 references, with every instruction set the
+CPU has (AVX2 + FMA; AVX-512 also runs the AVX2 loops)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,32 @@ from gpuflow.kernels import gemm, native
 from . import brute
 
 DIRECT = native.available() and native.module().conv_direct_available()
-pytestmark = pytest.mark.skipif(not DIRECT, reason="needs gpuflow._C on a CPU with AVX-512F")
+pytestmark = pytest.mark.skipif(not DIRECT, reason="needs gpuflow._C on a CPU with AVX-512F or AVX2 + FMA")
+
+
+@pytest.fixture(scope="module", params=["avx2", "avx512"], autouse=True)
+def isa(request):
+    """Runs the module once per instruction set of the direct loops the CPU has."""
+    mod = native.module()
+    try:
+        mod.set_conv_direct_isa(request.param)
+    except ValueError as exc:
+        pytest.skip(str(exc))
+    yield request.param
+    mod.set_conv_direct_isa("auto")
+
+
+def test_the_instruction_set_can_only_be_narrowed(isa):
+    mod = native.module()
+    assert mod.conv_direct_isa() == isa and mod.conv_direct_available()
+    with pytest.raises(ValueError, match="expected 'auto', 'avx2' or 'avx512'"):
+        mod.set_conv_direct_isa("sse")
+    best = mod.set_conv_direct_isa("auto")
+    assert best in ("avx2", "avx512")
+    if best == "avx2":
+        with pytest.raises(ValueError, match="at most 'avx2'"):
+            mod.set_conv_direct_isa("avx512")
+    assert mod.set_conv_direct_isa(isa) == isa
 
 
 def _close(got, want, rtol=2e-5):
@@ -41,6 +67,52 @@ def test_direct_convolution_matches_float64_reference(n, h, w, c, oc, kh, kw, sh
     ex, ek = brute.conv2d_grads(dy, x, k, (sh, sw), (dh, dw), pads)
     _close(dx, ex)   # stride 1: the direct kernel on the padded dy; else GEMM + col2im
     _close(dk, ek)
+
+
+WINOGRAD_CASES = [
+    # n, h, w, c, oc, pads (top, bottom, left, right)
+    (2, 26, 26, 32, 64, (0, 0, 0, 0)),     # the notes' second convolution
+    (1, 7, 9, 17, 19, (1, 1, 1, 1)),       # odd output sizes, channel tails, SAME
+    (3, 5, 6, 16, 33, (2, 2, 2, 2)),       # the input gradient's full padding
+    (1, 3, 3, 16, 16, (0, 0, 0, 0)),       # one output pixel
+    (2, 8, 5, 40, 70, (1, 0, 0, 1)),       # asymmetric padding
+    (1, 4, 4, 1, 5, (1, 1, 1, 1)),         # one channel (explicitly asked for)
+]
+
+
+@pytest.mark.parametrize("n,h,w,c,oc,pads", WINOGRAD_CASES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_winograd_matches_float64_reference(n, h, w, c, oc, pads, relu):
+    rng = np.random.default_rng(h * w + c + oc)
+    x = rng.standard_normal((n, h, w, c))
+    k = rng.standard_normal((3, 3, c, oc))
+    b = rng.standard_normal(oc)
+    want = brute.conv2d(x, k, (1, 1), (1, 1), pads) + b
+    if relu:
+        want = np.maximum(want, 0)
+    mod = native.module()
+    args = (x.astype(np.float32), k.astype(np.float32), 1, 1, 1, 1, b.astype(np.float32), relu, pads)
+    got = mod.conv2d_direct(*args, algorithm="winograd")
+    _close(got, want)
+    _close(mod.conv2d_direct(*args, algorithm="direct"), want)
+    # 'auto' picks Winograd for 3x3, stride 1, >= 16 channels in and out (same bits)
+    auto = mod.conv2d_direct(*args)
+    if c >= 16 and oc >= 16:
+        np.testing.assert_array_equal(auto, got)
+    else:
+        np.testing.assert_array_equal(auto, mod.conv2d_direct(*args, algorithm="direct"))
+
+
+def test_winograd_rejects_what_it_cannot_compute():
+    mod = native.module()
+    x = np.zeros((1, 6, 6, 16), np.float32)
+    with pytest.raises(ValueError, match="'winograd' needs a 3x3 kernel with stride 1 and dilation 1, got 3x3 "
+                                         r"with strides \(2, 1\)"):
+        mod.conv2d_direct(x, np.zeros((3, 3, 16, 16), np.float32), 2, 1, 1, 1, algorithm="winograd")
+    with pytest.raises(ValueError, match="got 5x5"):
+        mod.conv2d_direct(x, np.zeros((5, 5, 16, 16), np.float32), 1, 1, 1, 1, algorithm="winograd")
+    with pytest.raises(ValueError, match="algorithm must be 'auto', 'direct' or 'winograd', got 'fft'"):
+        mod.conv2d_direct(x, np.zeros((3, 3, 16, 16), np.float32), 1, 1, 1, 1, algorithm="fft")
 
 
 def test_direct_kernels_are_used_for_float32(monkeypatch):
@@ -182,6 +254,7 @@ def test_direct_kernels_are_deterministic_across_thread_counts():
         for nt in (1, 2, 3, 2):
             mod.set_compute_threads(nt)
             got.append((mod.conv2d_direct_filter(x, dy, 3, 3, 1, 1, 1, 1), mod.conv2d_direct(x, k, 1, 1, 1, 1),
+                        mod.conv2d_direct(x, k, 1, 1, 1, 1, algorithm="direct"),
                         mod.gemm(x.reshape(8, -1), dy.reshape(8, -1), True, False)))
     finally:
         mod.set_compute_threads(saved)

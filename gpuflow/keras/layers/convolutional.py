@@ -203,7 +203,7 @@ class _BaseConv(Layer):
 
     def _fused_activation(self):
         """'relu' or 'linear' when convolution, bias and activation run as one op
-        (`conv_ops.conv2d_bias_act`: on CPUs with AVX-512 the bias and the ReLU are applied
+        (`conv_ops.conv2d_bias_act`: on CPUs with AVX-512 or AVX2 the bias and the ReLU are applied
         inside the float32 kernel), else None."""
         if (self.rank != 2 or not self.use_bias or self.groups != 1
                 or type(self)._conv is not _BaseConv._conv):
