@@ -118,6 +118,36 @@ std::vector<float> winograd_kernel(const float* w, index_t C, index_t OC) {
   return u;
 }
 
+// dw[3, 3, C, OC] = G^T du G for each (c, oc) of du[16][C][OC], the gradient
+// of the transformed kernel (the adjoint of winograd_kernel).
+void winograd_kernel_grad(const float* du, index_t C, index_t OC, float* dw) {
+  const index_t CO = C * OC;
+  for (index_t k = 0; k < CO; ++k) {
+    float m[4][4], t[3][4];
+    for (int a = 0; a < 4; ++a)
+      for (int b = 0; b < 4; ++b) m[a][b] = du[(4 * a + b) * CO + k];
+    for (int b = 0; b < 4; ++b) {  // rows: G^T m
+      t[0][b] = m[0][b] + 0.5f * (m[1][b] + m[2][b]);
+      t[1][b] = 0.5f * (m[1][b] - m[2][b]);
+      t[2][b] = 0.5f * (m[1][b] + m[2][b]) + m[3][b];
+    }
+    for (int a = 0; a < 3; ++a) {  // columns: (G^T m) G
+      dw[(a * 3 + 0) * CO + k] = t[a][0] + 0.5f * (t[a][1] + t[a][2]);
+      dw[(a * 3 + 1) * CO + k] = 0.5f * (t[a][1] - t[a][2]);
+      dw[(a * 3 + 2) * CO + k] = 0.5f * (t[a][1] + t[a][2]) + t[a][3];
+    }
+  }
+}
+
+// Tiles per Winograd block: their transformed inputs and products (16 * (C +
+// OC) floats a tile) take at most about 192 KB, so they stay in L2 between
+// the steps, in multiples of 6 (the GEMM tiles' rows).  Measured on the notes'
+// second convolution (2 cores, AVX2): 6 to 60 tiles a block all within 10%.
+index_t winograd_block(const Geometry& g) {
+  const index_t per_tile = 16 * (g.C + g.OC);
+  return 6 * std::max<index_t>(1, std::min<index_t>(16, (index_t(192) << 8) / per_tile / 6));
+}
+
 // Whether `algorithm` ('auto', 'direct' or 'winograd') runs Winograd F(2x2, 3x3)
 // for this convolution: a 3x3 kernel with stride and dilation 1, and with
 // 'auto' at least 16 input and output channels (fewer input channels leave
@@ -164,19 +194,14 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
   py::array_t<float> y = new_array<float>({g.N, g.OH, g.OW, g.OC});
   const std::vector<float> zeros(static_cast<size_t>(g.C), 0.0f);
   if (use_winograd(K, algorithm, g)) {
-    // Blocks of tiles whose transformed inputs and products (16 * (C + OC)
-    // floats a tile) take at most about 192 KB, so they stay in L2 between the
-    // steps, in multiples of 6 (the GEMM tiles' rows).  Measured on the notes'
-    // second convolution (2 cores, AVX2): 6 to 60 tiles a block all within 10%.
     const std::vector<float> u = winograd_kernel(cdata<float>(w), g.C, g.OC);
     const index_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = g.N * TH * TW;
-    const index_t per_tile = 16 * (g.C + g.OC);
-    const index_t block = 6 * std::max<index_t>(1, std::min<index_t>(16, (index_t(192) << 8) / per_tile / 6));
+    const index_t per_tile = 16 * (g.C + g.OC), block = winograd_block(g);
     const index_t blocks = (tiles + block - 1) / block;
     const int nt = std::max(1, compute_threads());
     std::vector<float> scratch(static_cast<size_t>(nt * block * per_tile));
     const convd::WinoArgs a{cdata<float>(x), u.data(), y.mutable_data(), g.N, g.Hp, g.Wp, g.C, g.OC,
-                            g.OH, g.OW, pads[0], pads[2], TH, TW, bp, relu, zeros.data()};
+                            g.OH, g.OW, pads[0], pads[2], TH, TW, bp, relu, zeros.data(), nullptr};
     py::gil_scoped_release release;
     parallel_items(blocks, tiles * 4 * g.C * g.OC, [&](index_t b) {
       const index_t t0 = b * block, t1 = std::min(tiles, t0 + block);
@@ -211,44 +236,21 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
   return std::move(y);
 }
 
-// dw = the gradient of conv2d_direct(x, w) w.r.t. w for the output gradient dy.
-py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
-                               index_t KH, index_t KW, index_t sh, index_t sw,
-                               index_t dh, index_t dw) {
-  const char* K = "conv2d_direct_filter";
-  const convd::Kernels kern = kernels_for(K);
-  check_float_array(K, "x", x, FloatKind::kF32, 4);
-  check_float_array(K, "dy", dy, FloatKind::kF32, 4);
-  const Geometry g = geometry(K, x, KH, KW, dy.shape(3), sh, sw, dh, dw);
-  check_shape(K, "dy", dy, {g.N, g.OH, g.OW, g.OC});
-  const index_t rows = g.KH * g.KW * g.C;
-  py::array_t<float> out = new_array<float>({g.KH, g.KW, g.C, g.OC});
-  float* o = out.mutable_data();
-  convd::FilterArgs a{cdata<float>(x), cdata<float>(dy), g.N, g.Hp, g.Wp, g.C,
-                      g.KH, g.KW, g.OC, g.OH, g.OW, g.sh, g.sw, g.dh, g.dw};
-  const index_t size = rows * g.OC;
-  const index_t Q = g.N * g.OH;
-  const index_t work = Q * g.OW * size;
-  const int nt = work >= (index_t(1) << 20) ? std::max(1, compute_threads()) : 1;
-  py::gil_scoped_release release;
-  std::fill(o, o + size, 0.0f);
-#if GF_CONV_DIRECT
-  // Blocks of pixel rows small enough that a block's input rows and output
-  // gradient stay in the L2 cache while every kernel row tile reads them.
-  const index_t pix_bytes = (g.OW * g.OC + g.sh * g.Wp * g.C) * 4;
-  const index_t qb = std::max<index_t>(1, std::min<index_t>(64, (index_t(256) << 10) / std::max<index_t>(pix_bytes, 1)));
-  const index_t blocks = (Q + qb - 1) / qb;
-  // The pixel rows are split into `parts` fixed ranges, each summed into its own
-  // accumulator and the accumulators added in order: the result depends on the
-  // shapes only, not on the thread count or which thread took which range
-  // (bit-for-bit reproducible steps).  At most 8 parts and 16 MB of them.
+// Sums f(b, acc) over blocks b in [0, blocks) into out[size]: the blocks are
+// split into `parts` fixed ranges, each summed into its own accumulator in
+// order and the accumulators added in order, so the result depends on the
+// shapes only, not on the thread count or which thread took which range
+// (bit-for-bit reproducible steps).  At most 8 parts and 16 MB of them.
+template <typename F>
+void sum_in_parts(index_t blocks, index_t size, int nt, float* out, F f) {
+  std::fill(out, out + size, 0.0f);
   const index_t cap = std::max<index_t>(1, (index_t(16) << 20) / (size * 4));
   const index_t parts = std::max<index_t>(1, std::min<index_t>({8, cap, blocks}));
   std::vector<float> part(static_cast<size_t>(parts - 1) * size, 0.0f);
   auto run_part = [&](index_t i) {
-    float* acc = i == 0 ? o : part.data() + static_cast<size_t>(i - 1) * size;
+    float* acc = i == 0 ? out : part.data() + static_cast<size_t>(i - 1) * size;
     const index_t b0 = blocks * i / parts, b1 = blocks * (i + 1) / parts;
-    for (index_t b = b0; b < b1; ++b) kern.filter(a, b * qb, std::min(Q, (b + 1) * qb), acc);
+    for (index_t b = b0; b < b1; ++b) f(b, acc);
   };
   if (nt <= 1 || parts == 1) {
     for (index_t i = 0; i < parts; ++i) run_part(i);
@@ -263,9 +265,55 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
   }
   for (index_t i = 1; i < parts; ++i) {
     const float* p = part.data() + static_cast<size_t>(i - 1) * size;
-    for (index_t j = 0; j < size; ++j) o[j] += p[j];
+    for (index_t j = 0; j < size; ++j) out[j] += p[j];
   }
-#endif
+}
+
+// dw = the gradient of conv2d_direct(x, w) w.r.t. w for the output gradient dy.
+py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
+                               index_t KH, index_t KW, index_t sh, index_t sw,
+                               index_t dh, index_t dw, const std::string& algorithm) {
+  const char* K = "conv2d_direct_filter";
+  const convd::Kernels kern = kernels_for(K);
+  check_float_array(K, "x", x, FloatKind::kF32, 4);
+  check_float_array(K, "dy", dy, FloatKind::kF32, 4);
+  const Geometry g = geometry(K, x, KH, KW, dy.shape(3), sh, sw, dh, dw);
+  check_shape(K, "dy", dy, {g.N, g.OH, g.OW, g.OC});
+  const bool winograd = use_winograd(K, algorithm, g);
+  const index_t rows = g.KH * g.KW * g.C;
+  py::array_t<float> out = new_array<float>({g.KH, g.KW, g.C, g.OC});
+  float* o = out.mutable_data();
+  const index_t size = rows * g.OC;
+  const index_t work = g.N * g.OH * g.OW * size;
+  const int nt = work >= (index_t(1) << 20) ? std::max(1, compute_threads()) : 1;
+  py::gil_scoped_release release;
+  if (winograd) {
+    // The gradient of the transformed kernel, summed over blocks of tiles, then
+    // G^T du G (see winograd_filter_tiles).
+    const std::vector<float> zeros(static_cast<size_t>(g.C), 0.0f);
+    const index_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = g.N * TH * TW;
+    const index_t per_tile = 16 * (g.C + g.OC), block = winograd_block(g);
+    std::vector<float> scratch(static_cast<size_t>(compute_threads() * block * per_tile));
+    std::vector<float> du(static_cast<size_t>(16 * g.C * g.OC));
+    const convd::WinoArgs a{cdata<float>(x), nullptr, nullptr, g.N, g.Hp, g.Wp, g.C, g.OC, g.OH, g.OW,
+                            0, 0, TH, TW, nullptr, false, zeros.data(), cdata<float>(dy)};
+    sum_in_parts((tiles + block - 1) / block, 16 * g.C * g.OC, nt, du.data(), [&](index_t b, float* acc) {
+      kern.winograd_filter(a, b * block, std::min(tiles, (b + 1) * block),
+                           scratch.data() + static_cast<size_t>(thread_id()) * block * per_tile, acc);
+    });
+    winograd_kernel_grad(du.data(), g.C, g.OC, o);
+    return std::move(out);
+  }
+  convd::FilterArgs a{cdata<float>(x), cdata<float>(dy), g.N, g.Hp, g.Wp, g.C,
+                      g.KH, g.KW, g.OC, g.OH, g.OW, g.sh, g.sw, g.dh, g.dw};
+  // Blocks of pixel rows small enough that a block's input rows and output
+  // gradient stay in the L2 cache while every kernel row tile reads them.
+  const index_t Q = g.N * g.OH;
+  const index_t pix_bytes = (g.OW * g.OC + g.sh * g.Wp * g.C) * 4;
+  const index_t qb = std::max<index_t>(1, std::min<index_t>(64, (index_t(256) << 10) / std::max<index_t>(pix_bytes, 1)));
+  sum_in_parts((Q + qb - 1) / qb, size, nt, o, [&](index_t b, float* acc) {
+    kern.filter(a, b * qb, std::min(Q, (b + 1) * qb), acc);
+  });
   return std::move(out);
 }
 
@@ -408,9 +456,10 @@ void register_conv_direct(py::module_& m) {
         "dilation 1 only) or 'auto' (Winograd where it applies with at least "
         "16 input and output channels).");
   m.def("conv2d_direct_filter", &conv2d_direct_filter, arg("x"), arg("dy"), arg("kh"),
-        arg("kw"), arg("sh"), arg("sw"), arg("dh"), arg("dw"),
+        arg("kw"), arg("sh"), arg("sw"), arg("dh"), arg("dw"), arg("algorithm") = "auto",
         "Kernel gradient [KH, KW, C, OC] of conv2d_direct for the output "
-        "gradient dy[N, OH, OW, OC].");
+        "gradient dy[N, OH, OW, OC] (x pre-padded); algorithm as for "
+        "conv2d_direct.");
   m.def("gemm", &gemm, arg("a"), arg("b"), arg("trans_a") = false, arg("trans_b") = false,
         arg("out") = py::none(),
         "float32 op(a) @ op(b) on the direct AVX-512/AVX2 loops (meant for skinny "

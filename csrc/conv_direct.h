@@ -76,6 +76,7 @@ struct WinoArgs {
   const float* bias;
   bool relu;
   const float* zeros;
+  const float* dy;  // the output gradient [N, OH, OW, OC] (kernel gradient only)
 };
 
 // The columns a GEMM entry point computes per call (the caller's column block).
@@ -95,6 +96,9 @@ struct Kernels {
   // Output tiles [t0, t1), with scratch space for 16 * (t1 - t0) * (C + OC)
   // floats.
   void (*winograd)(const WinoArgs& g, index_t t0, index_t t1, float* scratch);
+  // Adds the gradient of the transformed kernel ([16][C][OC]) over output
+  // tiles [t0, t1) into acc; scratch as for `winograd`.
+  void (*winograd_filter)(const WinoArgs& g, index_t t0, index_t t1, float* scratch, float* acc);
 };
 
 #if GF_CONV_DIRECT

@@ -101,6 +101,16 @@ def test_winograd_matches_float64_reference(n, h, w, c, oc, pads, relu):
         np.testing.assert_array_equal(auto, got)
     else:
         np.testing.assert_array_equal(auto, mod.conv2d_direct(*args, algorithm="direct"))
+    # the kernel gradient (x pre-padded, as the callers pass it)
+    xp = np.pad(x, ((0, 0), (pads[0], pads[1]), (pads[2], pads[3]), (0, 0)))
+    dy = rng.standard_normal(want.shape)
+    _, ek = brute.conv2d_grads(dy, xp, k, (1, 1), (1, 1), (0, 0, 0, 0))
+    fargs = (xp.astype(np.float32), dy.astype(np.float32), 3, 3, 1, 1, 1, 1)
+    dk = mod.conv2d_direct_filter(*fargs, algorithm="winograd")
+    _close(dk, ek)
+    _close(mod.conv2d_direct_filter(*fargs, algorithm="direct"), ek)
+    np.testing.assert_array_equal(mod.conv2d_direct_filter(*fargs),
+                                  dk if c >= 16 and oc >= 16 else mod.conv2d_direct_filter(*fargs, algorithm="direct"))
 
 
 def test_winograd_rejects_what_it_cannot_compute():
@@ -113,6 +123,8 @@ def test_winograd_rejects_what_it_cannot_compute():
         mod.conv2d_direct(x, np.zeros((5, 5, 16, 16), np.float32), 1, 1, 1, 1, algorithm="winograd")
     with pytest.raises(ValueError, match="algorithm must be 'auto', 'direct' or 'winograd', got 'fft'"):
         mod.conv2d_direct(x, np.zeros((3, 3, 16, 16), np.float32), 1, 1, 1, 1, algorithm="fft")
+    with pytest.raises(ValueError, match="conv2d_direct_filter: algorithm 'winograd' needs a 3x3 kernel"):
+        mod.conv2d_direct_filter(x, np.zeros((1, 2, 2, 16), np.float32), 5, 5, 1, 1, 1, 1, algorithm="winograd")
 
 
 def test_direct_kernels_are_used_for_float32(monkeypatch):
@@ -254,6 +266,7 @@ def test_direct_kernels_are_deterministic_across_thread_counts():
         for nt in (1, 2, 3, 2):
             mod.set_compute_threads(nt)
             got.append((mod.conv2d_direct_filter(x, dy, 3, 3, 1, 1, 1, 1), mod.conv2d_direct(x, k, 1, 1, 1, 1),
+                        mod.conv2d_direct_filter(x, dy, 3, 3, 1, 1, 1, 1, algorithm="direct"),
                         mod.conv2d_direct(x, k, 1, 1, 1, 1, algorithm="direct"),
                         mod.gemm(x.reshape(8, -1), dy.reshape(8, -1), True, False)))
     finally:
