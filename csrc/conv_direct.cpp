@@ -49,12 +49,12 @@ bool direct_available() { return isa_setting() != Isa::kNone; }
 
 // The kernels of the instruction set in use; raises when there is none.
 convd::Kernels kernels_for(const char* kernel) {
-#if GF_CONV_DIRECT
-  if (isa_setting() == Isa::kAvx512) return convd::avx512_kernels();
-  if (isa_setting() == Isa::kAvx2) return convd::avx2_kernels();
-#endif
-  value_error(kernel, "needs a CPU with AVX-512F or AVX2 + FMA and a GCC x86-64 build "
-                      "(check conv_direct_available() first)");
+  const convd::Kernels* k = convd::active_kernels();
+  if (k == nullptr) {
+    value_error(kernel, "needs a CPU with AVX-512F or AVX2 + FMA and a GCC x86-64 build "
+                        "(check conv_direct_available() first)");
+  }
+  return *k;
 }
 
 struct Geometry {
@@ -434,6 +434,26 @@ void set_compute_threads(int n) {
 }
 
 }  // namespace
+
+namespace convd {
+
+const Kernels* active_kernels() {
+#if GF_CONV_DIRECT
+  // Each table is built only when its branch is taken: avx512_kernels() is
+  // compiled for AVX-512 and may use its instructions even to copy the table.
+  if (isa_setting() == Isa::kAvx512) {
+    static const Kernels avx512 = avx512_kernels();
+    return &avx512;
+  }
+  if (isa_setting() == Isa::kAvx2) {
+    static const Kernels avx2 = avx2_kernels();
+    return &avx2;
+  }
+#endif
+  return nullptr;
+}
+
+}  // namespace convd
 
 void register_conv_direct(py::module_& m) {
   using py::arg;

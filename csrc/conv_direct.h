@@ -101,6 +101,10 @@ struct Kernels {
   void (*winograd_filter)(const WinoArgs& g, index_t t0, index_t t1, float* scratch, float* acc);
 };
 
+// The kernels of the instruction set in use (see conv_direct_isa()), or
+// nullptr on CPUs without AVX-512F or AVX2 + FMA.
+const Kernels* active_kernels();
+
 #if GF_CONV_DIRECT
 // Only to be called on CPUs that support the instruction set.
 Kernels avx512_kernels();

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_direct.h"
 #include "gf_pyutil.h"
 #include "gf_threads.h"
 #include "optim_simd.h"
@@ -134,6 +135,42 @@ void run_update(int kind, const Args<S>& a) {
   for (index_t c = 0; c < chunks; ++c) chunk(c);
 }
 
+// The gradient given as the product a^T b (a[K, M], b[K, N], float32): the
+// kernel gradient of a Dense layer from its input and its output gradient.
+// Computed on the direct GEMM loops in chunks of rows that stay in L1/L2 and
+// consumed there by the update, so the [M, N] gradient is never stored (for
+// the notes' CNN, 19 MB less written and read per step).  In the Args, in[1]
+// (the gradient) is replaced chunk by chunk.
+struct ProductGrad {
+  const float* a;
+  const float* b;
+  index_t K, M, N;
+};
+
+template <typename S>
+void run_update_product(int kind, const Args<S>& a, const ProductGrad& pg) {
+  const convd::Kernels* kern = convd::active_kernels();
+  // Rows per chunk: a multiple of 6 (the GEMM tiles' rows), about 48 KB.
+  const index_t N = pg.N, M = pg.M;
+  const index_t rc = 6 * std::max<index_t>(1, (index_t(12) << 10) / N / 6);
+  const index_t chunks = (M + rc - 1) / rc;
+  std::vector<S> scratch(static_cast<size_t>(std::max(1, compute_threads()) * rc * N));
+  py::gil_scoped_release release;
+  parallel_items(chunks, M * N * pg.K, [&](index_t c) {
+    const index_t i0 = c * rc, rows = std::min(M, i0 + rc) - i0;
+    S* buf = scratch.data() + static_cast<size_t>(thread_id()) * rc * N;
+    const convd::GemmArgs g{pg.a + i0, pg.b, buf, rows, N, pg.K, M, N, N, pg.K};
+    for (index_t j0 = 0; j0 < N; j0 += convd::kBlockCols) kern->gemm_tn(g, 0, rows, j0);
+    Args<S> s = a;
+    const index_t off = i0 * N;
+    for (int k = 0; k < optim::kMaxIn; ++k) s.in[k] = a.in[k] != nullptr ? a.in[k] + off : nullptr;
+    for (int k = 0; k < optim::kMaxOut; ++k) s.out[k] = a.out[k] != nullptr ? a.out[k] + off : nullptr;
+    s.in[1] = buf;
+    s.n = rows * N;
+    run_range(kind, s, 0, rows * N);
+  });
+}
+
 // ---------------------------------------------------------- validation
 struct Operand {
   const char* name;
@@ -217,10 +254,50 @@ Args<S> make_args(const std::vector<Operand>& ins,
   return a;
 }
 
+py::array as_array(const char* kernel, const char* name, const py::object& o) {
+  if (!py::isinstance<py::array>(o)) {
+    type_error(kernel,
+               std::string(name) + " must be a NumPy array, got " +
+                   py::type::of(o).attr("__name__").cast<std::string>());
+  }
+  return o.cast<py::array>();
+}
+
 void run(const char* kernel, int kind, const std::vector<Operand>& ins,
          const std::vector<Operand>& outs, const std::vector<double>& coef,
-         int flags) {
+         int flags, const py::tuple& product = py::tuple()) {
   const FloatKind fk = check_operands(kernel, ins, outs);
+  if (!product.empty()) {
+    // g = a^T b: ins[1] is the weight itself, a placeholder that passed the
+    // checks above; a and b are checked here.
+    if (fk != FloatKind::kF32) {
+      type_error(kernel, "a gradient given as a product (a, b) needs float32 weights, got " +
+                             describe(ins[0].name, ins[0].array));
+    }
+    if (convd::active_kernels() == nullptr) {
+      value_error(kernel, "a gradient given as a product (a, b) needs the direct GEMM loops "
+                          "(a CPU with AVX-512F or AVX2 + FMA; conv_direct_available())");
+    }
+    const py::array a = as_array(kernel, "a (of g = a^T b)", product[0]);
+    const py::array b = as_array(kernel, "b (of g = a^T b)", product[1]);
+    check_float_array(kernel, "a (of g = a^T b)", a, FloatKind::kF32, 2);
+    check_float_array(kernel, "b (of g = a^T b)", b, FloatKind::kF32, 2);
+    const py::array& w = ins[0].array;
+    if (a.shape(0) != b.shape(0) || w.ndim() != 2 || w.shape(0) != a.shape(1) ||
+        w.shape(1) != b.shape(1)) {
+      value_error(kernel, "g = a^T b must have the weight's shape: " + describe("a", a) + ", " +
+                              describe("b", b) + ", " + describe(ins[0].name, w));
+    }
+    for (const Operand& o : outs) {
+      if (overlaps(o.array, a) || overlaps(o.array, b)) {
+        value_error(kernel, std::string("output ") + o.name + " shares memory with a or b of g = a^T b");
+      }
+    }
+    if (w.size() == 0) return;
+    const ProductGrad pg{cdata<float>(a), cdata<float>(b), a.shape(0), a.shape(1), b.shape(1)};
+    run_update_product(kind, make_args<float>(ins, outs, coef, flags), pg);
+    return;
+  }
   if (ins[0].array.size() == 0) return;
   if (fk == FloatKind::kF32) {
     run_update(kind, make_args<float>(ins, outs, coef, flags));
@@ -229,13 +306,22 @@ void run(const char* kernel, int kind, const std::vector<Operand>& ins,
   }
 }
 
-py::array as_array(const char* kernel, const char* name, const py::object& o) {
-  if (!py::isinstance<py::array>(o)) {
-    type_error(kernel,
-               std::string(name) + " must be a NumPy array, got " +
-                   py::type::of(o).attr("__name__").cast<std::string>());
+
+// The gradient operand: an array, or a tuple (a, b) meaning g = a^T b, for
+// which the weight stands in during the common checks and `product` gets
+// (a, b) (see run()).
+Operand grad_operand(const char* kernel, const py::object& g, const py::object& w,
+                     py::tuple* product) {
+  if (py::isinstance<py::tuple>(g)) {
+    const py::tuple t = g.cast<py::tuple>();
+    if (t.size() != 2) {
+      value_error(kernel, "g must be an array or a pair (a, b) for g = a^T b, got a tuple of " +
+                              std::to_string(t.size()));
+    }
+    *product = t;
+    return {"g", as_array(kernel, "w", w)};
   }
-  return o.cast<py::array>();
+  return {"g", as_array(kernel, "g", g)};
 }
 
 // Optional operand pairs (slot, slot_out): both None or both arrays.
@@ -258,8 +344,9 @@ void adam_update(const py::object& w, const py::object& g,
                  const py::object& vhat_out) {
   const char* K = "adam_update";
   const bool ams = optional_pair(K, "vhat", "vhat_out", vhat, vhat_out);
+  py::tuple product;
   std::vector<Operand> ins{{"w", as_array(K, "w", w)},
-                           {"g", as_array(K, "g", g)},
+                           grad_operand(K, g, w, &product),
                            {"m", as_array(K, "m", m)},
                            {"v", as_array(K, "v", v)}};
   std::vector<Operand> outs{{"w_out", as_array(K, "w_out", w_out)},
@@ -270,7 +357,7 @@ void adam_update(const py::object& w, const py::object& g,
     outs.push_back({"vhat_out", as_array(K, "vhat_out", vhat_out)});
   }
   run(K, ams ? optim::kAdamAmsgrad : optim::kAdam, ins, outs,
-      {alpha, one_minus_beta_1, one_minus_beta_2, epsilon}, 0);
+      {alpha, one_minus_beta_1, one_minus_beta_2, epsilon}, 0, product);
 }
 
 void sgd_momentum_update(const py::object& w, const py::object& g,
@@ -278,13 +365,14 @@ void sgd_momentum_update(const py::object& w, const py::object& g,
                          bool nesterov, const py::object& w_out,
                          const py::object& m_out) {
   const char* K = "sgd_momentum_update";
+  py::tuple product;
   std::vector<Operand> ins{{"w", as_array(K, "w", w)},
-                           {"g", as_array(K, "g", g)},
+                           grad_operand(K, g, w, &product),
                            {"m", as_array(K, "m", m)}};
   std::vector<Operand> outs{{"w_out", as_array(K, "w_out", w_out)},
                             {"m_out", as_array(K, "m_out", m_out)}};
   run(K, optim::kSgdMomentum, ins, outs, {lr, momentum},
-      nesterov ? optim::kNesterov : 0);
+      nesterov ? optim::kNesterov : 0, product);
 }
 
 void rmsprop_update(const py::object& w, const py::object& g,
@@ -296,8 +384,9 @@ void rmsprop_update(const py::object& w, const py::object& g,
   const char* K = "rmsprop_update";
   const bool centered = optional_pair(K, "a", "a_out", a, a_out);
   const bool use_momentum = optional_pair(K, "m", "m_out", m, m_out);
+  py::tuple product;
   std::vector<Operand> ins{{"w", as_array(K, "w", w)},
-                           {"g", as_array(K, "g", g)},
+                           grad_operand(K, g, w, &product),
                            {"v", as_array(K, "v", v)}};
   std::vector<Operand> outs{{"w_out", as_array(K, "w_out", w_out)},
                             {"v_out", as_array(K, "v_out", v_out)}};
@@ -312,7 +401,8 @@ void rmsprop_update(const py::object& w, const py::object& g,
   run(K, optim::kRmsprop, ins, outs,
       {lr, rho, one_minus_rho, momentum, epsilon},
       (centered ? optim::kCentered : 0) |
-          (use_momentum ? optim::kMomentum : 0));
+          (use_momentum ? optim::kMomentum : 0),
+      product);
 }
 
 std::string optim_isa() { return isa_name(isa_setting()); }
@@ -353,7 +443,10 @@ void register_optim(py::module_& m) {
         arg("one_minus_beta_2"), arg("epsilon"), arg("w_out"), arg("m_out"),
         arg("v_out"), arg("vhat_out"),
         "Fused Adam (vhat/vhat_out arrays: AMSGrad; None: plain Adam) "
-        "writing w', m', v'[, vhat'] into the *_out arrays.");
+        "writing w', m', v'[, vhat'] into the *_out arrays. g: the gradient, "
+        "or a pair (a, b) of float32 2-D arrays for g = a^T b, computed in "
+        "cache-sized chunks on the direct GEMM loops and never stored (also "
+        "for the other updates).");
   m.def("sgd_momentum_update", &sgd_momentum_update, arg("w"), arg("g"),
         arg("m"), arg("lr"), arg("momentum"), arg("nesterov"), arg("w_out"),
         arg("m_out"), "Fused SGD with (Nesterov) momentum -> w_out, m_out.");

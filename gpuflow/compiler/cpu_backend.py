@@ -16,8 +16,11 @@ Matmuls write into planned buffers as well, and so do the fused optimizer update
 (`OUT_OPS`: their new weight and slots go into per-output rings of reused, page-aligned
 buffers, see `_take` and `_empty`, instead of three freshly allocated arrays per variable
 and step; measured in the notes' CNN step, whose Dense kernel has 4.7M weights: its Adam
-update 4.5 ms -> 3.0 ms). Other ops call their implementation (the registered CPU kernel
-or the `xp` body) directly.
+update 4.5 ms -> 3.0 ms). An update whose gradient is a skinny float32 product ``a^T b``
+read by nothing else (a Dense kernel's gradient) gets the pair ``(a, b)`` instead, and the
+C++ update computes the product chunk by chunk on the direct GEMM loops while it updates
+(`_product_grad_updates`): the gradient is never stored. Other ops call their
+implementation (the registered CPU kernel or the `xp` body) directly.
 """
 import keyword
 import sys
@@ -244,6 +247,49 @@ def _page_aligned(nbytes):
 _FILE_COUNTER = [0]
 
 
+def _product_grad_updates(g, shapes):
+    """{id(update node): matmul node} for the optimizer updates (`OUT_OPS`) whose gradient
+    input is ``matmul(a, b, transpose_a=True)`` of float32 matrices with static shapes
+    that the direct GEMM loops take (`gemm.use_direct`), read by nothing but the update:
+    the update gets ``(a, b)`` and computes the product itself (see the module docstring)."""
+    readers = {}
+    for n in g.nodes:
+        for t in n.inputs:
+            readers.setdefault(id(t), []).append(n)
+    kept = {id(t) for t in g.outputs} | {id(t) for _, t in g.state.values()}
+    found = {}
+    for n in g.nodes:
+        if (n.op.name != "matmul" or len(n.outputs) != 1 or n.op.kernels.get("CPU")
+                or not n.attrs.get("transpose_a", False) or n.attrs.get("transpose_b", False)):
+            continue
+        o = n.outputs[0]
+        users = readers.get(id(o), [])
+        if id(o) in kept or len(users) != 1:
+            continue
+        u = users[0]
+        if (u.op.name not in OUT_OPS or u.op.prepare is None or u.op.kernels.get("CPU")
+                or len(u.inputs) < 2 or u.inputs[1] is not o or sum(t is o for t in u.inputs) != 1):
+            continue
+        a, b = n.inputs
+        ad, bd = shapes.get(id(a)), shapes.get(id(b))
+        if (a._dtype.name != "float32" or b._dtype.name != "float32" or ad is None or bd is None
+                or len(ad) != 2 or len(bd) != 2 or None in ad or None in bd):
+            continue
+        if _gemm.use_direct(ad[1], ad[0], bd[1], True, False):
+            found[id(u)] = n
+    return found
+
+
+def _product_grad_emitter(op, attrs, nm):
+    """`_out_kwarg_emitter` of an update whose inputs are (w, a, b, ...): passes the
+    gradient as the pair ``(a, b)``."""
+    emit_update = _out_kwarg_emitter(op, attrs, nm)
+
+    def emit(args, outs):
+        return emit_update([args[0], "(%s, %s)" % (args[1], args[2])] + list(args[3:]), outs)
+    return emit
+
+
 def build(g, shapes, name="fn"):
     """Lowers graph `g` for concrete value shapes `shapes` (id -> dims or None)."""
     nm = _Namer()
@@ -280,7 +326,11 @@ def build(g, shapes, name="fn"):
     def dims_of(t):
         return shapes.get(id(t))
 
+    product_grads = _product_grad_updates(g, shapes)
+    folded = {id(m) for m in product_grads.values()}
     for ni, n in enumerate(g.nodes):
+        if id(n) in folded:
+            continue
         if is_fused(n):
             region = n.attrs["region"]
             in_dt = [t._dtype for t in n.inputs]
@@ -344,9 +394,14 @@ def build(g, shapes, name="fn"):
             if all(d is not None and None not in d for d in dims):
                 for o, d in zip(n.outputs, dims):
                     val(id(o), d, o._dtype)
-                instrs.append(memory.Instr([id(t) for t in n.inputs], [id(o) for o in n.outputs], out=True,
-                                           inplace=False, emit=_out_kwarg_emitter(op, n.attrs, nm), node=n,
-                                           label=op.name))
+                ins = [id(t) for t in n.inputs]
+                emit = _out_kwarg_emitter(op, n.attrs, nm)
+                product = product_grads.get(id(n))
+                if product is not None:
+                    ins[1:2] = [id(t) for t in product.inputs]
+                    emit = _product_grad_emitter(op, n.attrs, nm)
+                instrs.append(memory.Instr(ins, [id(o) for o in n.outputs], out=True, inplace=False,
+                                           emit=emit, node=n, label=op.name))
                 continue
         for o in n.outputs:
             val(id(o), shapes.get(id(o)), o._dtype)

@@ -101,7 +101,12 @@ def _prepared(kernel, body, unpack):
     passes `out=` buffers, a call straight into the C++ kernel (it validates every
     array itself) that skips the public function's Python checks; any error there
     (nothing is written then), `impl='reference'` or a missing extension takes the
-    op's body, which checks and reports as usual."""
+    op's body, which checks and reports as usual.
+
+    The gradient (the second array) may be a pair `(a, b)` standing for ``a.T @ b``: the
+    compiled backend passes a Dense kernel's gradient that way when nothing else reads it
+    (`cpu_backend._product_grad_updates`), and the C++ update computes it in cache-sized
+    chunks without storing it; the op's body gets the product computed."""
     def prepare(attrs):
         fast = _K.optim.native_into(kernel, **attrs)
 
@@ -111,6 +116,9 @@ def _prepared(kernel, body, unpack):
                     return fast(*unpack(arrays), out)
                 except (ValueError, TypeError):
                     pass
+            if type(arrays[1]) is tuple:
+                a, b = arrays[1]
+                arrays = (arrays[0], xp.matmul(a.T, b)) + arrays[2:]
             return body(xp, *arrays, out=out, **attrs)
         return run
     return prepare

@@ -92,3 +92,52 @@ def test_keras_fit_runs_compiled_and_matches_eager():
             # the last partial batch (200 = 6 * 32 + 8) does not retrace every epoch
             assert m.train_function.experimental_get_tracing_count() <= 2
     np.testing.assert_allclose(hist[False], hist[True], rtol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd_momentum", "rmsprop"])
+def test_dense_kernel_gradient_goes_to_the_update_as_a_product(optimizer, monkeypatch):
+    """A Dense kernel's gradient x^T dy (skinny, float32, read by nothing else) reaches
+    the optimizer update as the pair (x, dy) in the compiled CPU plan: the same weights
+    as with the stored product (bit for bit) and as eager (float rounding)."""
+    from gpuflow import keras
+    from gpuflow.compiler import cpu_backend
+    from gpuflow.kernels import gemm
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 4096)).astype(np.float32)        # 32 x 4096 x 128: 2^24 multiply-adds
+    y = rng.standard_normal((32, 128)).astype(np.float32)
+    make_opt = {"adam": lambda: keras.optimizers.Adam(0.01),
+                "sgd_momentum": lambda: keras.optimizers.SGD(0.01, momentum=0.9),
+                "rmsprop": lambda: keras.optimizers.RMSprop(0.01)}[optimizer]
+
+    def make(compiled):
+        gf.random.set_seed(3)
+        layer = keras.layers.Dense(128)
+        layer.build((None, 4096))
+        opt = make_opt()
+
+        def step(xb, yb):
+            with gf.GradientTape() as tape:
+                loss = gf.reduce_mean(gf.square(layer(xb) - yb))
+            grads = tape.gradient(loss, layer.trainable_weights)
+            opt.apply_gradients(zip(grads, layer.trainable_weights))
+            return loss
+        return (gf.function(step) if compiled else step), layer
+
+    runs = {}
+    for name in ("product", "stored", "eager"):
+        if name == "stored":
+            monkeypatch.setattr(cpu_backend, "_product_grad_updates", lambda g, shapes: {})
+        else:
+            monkeypatch.undo()
+        step, layer = make(name != "eager")
+        for _ in range(3):
+            step(x, y)
+        runs[name] = [w.numpy() for w in layer.trainable_weights]
+        if name == "product":
+            source = step.get_concrete_function(gf.constant(x), gf.constant(y)).program.plans[0].source
+            fused = gemm.use_direct(4096, 32, 128, True, False)
+            assert (", (" in source) == fused, source
+    for a, b in zip(runs["product"], runs["stored"]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(runs["product"], runs["eager"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

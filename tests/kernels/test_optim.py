@@ -439,3 +439,67 @@ def test_header_computes_the_reference(header_output, tag, dtype):
     got = K.rmsprop_update(w, g, v, dtype(0.01), 0.9, 0.5, 1e-7, a=np.array([0.25], dtype), m=m, impl="reference")
     np.testing.assert_allclose(o[(tag, "rmsprop")], [float(a[0]) for a in got], **exact)
     assert o[(tag, "nanmax")] == [1, 1, 3.0]
+
+
+# ------------------------------------------- gradients given as products a^T b
+_DIRECT = native.available() and native.module().conv_direct_available()
+
+
+@pytest.mark.skipif(not _DIRECT, reason="needs gpuflow._C's direct GEMM loops (AVX-512F or AVX2 + FMA)")
+@pytest.mark.parametrize("kmn", [(32, 36864 // 8, 128), (5, 13, 7), (64, 1000, 33), (1, 97, 16)])
+def test_product_gradient_equals_the_stored_product(isa, kmn, rng):
+    """g = (a, b) computes a^T b chunk by chunk inside the update: the same bits as
+    the update of the stored product, for every update kernel, in place or not."""
+    C = native.module()
+    k, mm, n = kmn
+    a = rng.standard_normal((k, mm)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    g = C.gemm(a, b, True, False)
+    w, _, m, v = _state(rng, mm * n, np.float32)
+    w, m, v = (x.reshape(mm, n) for x in (w, m, v))
+    calls = [
+        lambda g, o: C.adam_update(w, g, m, v, None, 0.001, 0.1, 0.001, 1e-7, o[0], o[1], o[2], None),
+        lambda g, o: C.adam_update(w, g, m, v, v + 1, 0.001, 0.1, 0.001, 1e-7, o[0], o[1], o[2], o[3]),
+        lambda g, o: C.sgd_momentum_update(w, g, m, 0.01, 0.9, True, o[0], o[1]),
+        lambda g, o: C.rmsprop_update(w, g, v, m, None, 0.01, 0.9, 0.1, 0.0, 1e-7, o[0], o[1], o[2], None),
+    ]
+    for call in calls:
+        want = [np.full_like(w, np.nan) for _ in range(4)]
+        got = [np.full_like(w, np.nan) for _ in range(4)]
+        call(g, want)
+        call((a, b), got)
+        for x, y in zip(got, want):
+            np.testing.assert_array_equal(x, y)
+    # in place (the outputs are the inputs they replace)
+    w2, m2, v2 = w.copy(), m.copy(), v.copy()
+    C.adam_update(w2, (a, b), m2, v2, None, 0.001, 0.1, 0.001, 1e-7, w2, m2, v2, None)
+    want = [np.empty_like(w) for _ in range(3)]
+    C.adam_update(w, g, m, v, None, 0.001, 0.1, 0.001, 1e-7, *want, None)
+    for x, y in zip((w2, m2, v2), want):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.skipif(not _DIRECT, reason="needs gpuflow._C's direct GEMM loops (AVX-512F or AVX2 + FMA)")
+def test_product_gradient_rejects_bad_input():
+    C = native.module()
+    a, b = np.ones((4, 6), np.float32), np.ones((4, 5), np.float32)
+    w = np.ones((6, 5), np.float32)
+    o = [np.empty_like(w) for _ in range(3)]
+
+    def adam(g, w=w, outs=o):
+        C.adam_update(w, g, w.copy(), w.copy(), None, 0.1, 0.1, 0.1, 1e-7, *outs, None)
+    with pytest.raises(ValueError, match="must have the weight's shape"):
+        adam((a, np.ones((4, 4), np.float32)))
+    with pytest.raises(ValueError, match="must have the weight's shape"):
+        adam((np.ones((3, 6), np.float32), b))
+    with pytest.raises(ValueError, match="a pair \\(a, b\\) for g = a\\^T b, got a tuple of 3"):
+        adam((a, b, b))
+    with pytest.raises(TypeError, match="float32"):
+        adam((a.astype(np.float64), b))
+    with pytest.raises(TypeError, match="needs float32 weights"):
+        w64 = w.astype(np.float64)
+        adam((a, b), w64, [np.empty_like(w64) for _ in range(3)])
+    shared = np.ones((6, 5), np.float32)     # an output that is also b of the product
+    with pytest.raises(ValueError, match="output w_out shares memory with a or b"):
+        C.adam_update(w, (np.ones((6, 6), np.float32), shared), w.copy(), w.copy(), None, 0.1, 0.1, 0.1, 1e-7,
+                      shared, np.empty_like(w), np.empty_like(w), None)
