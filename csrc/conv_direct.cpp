@@ -93,27 +93,31 @@ Geometry geometry(const char* kernel, const py::array& x, index_t KH, index_t KW
   return g;
 }
 
-// u[16][C][OC] = G w G^T for each (c, oc) of a [3, 3, C, OC] kernel, with
-// G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] (Winograd F(2x2, 3x3)).
-std::vector<float> winograd_kernel(const float* w, index_t C, index_t OC) {
+// u[n*n][C][OC] = G w G^T for each (c, oc) of a [3, 3, C, OC] kernel (n = m + 2),
+// computed in double and rounded once: F(2x2, 3x3) has G = [1 0 0; 1/2 1/2 1/2;
+// 1/2 -1/2 1/2; 0 0 1], F(4x4, 3x3) G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+// 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
+std::vector<float> winograd_kernel(const float* w, index_t C, index_t OC, int m) {
+  static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static const double G4[6][3] = {{0.25, 0, 0},
+                                  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                  {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                  {0, 0, 1}};
+  const int n = m + 2;
+  const double(*G)[3] = m == 4 ? G4 : G2;
   const index_t CO = C * OC;
-  std::vector<float> u(static_cast<size_t>(16 * CO));
+  std::vector<float> u(static_cast<size_t>(n * n * CO));
   for (index_t k = 0; k < CO; ++k) {
-    float g[3][3], t[4][3];
+    double gk[3][3], t[6][3];
     for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b) g[a][b] = w[(a * 3 + b) * CO + k];
-    for (int b = 0; b < 3; ++b) {  // rows: G g
-      t[0][b] = g[0][b];
-      t[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
-      t[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
-      t[3][b] = g[2][b];
-    }
-    for (int a = 0; a < 4; ++a) {  // columns: (G g) G^T
-      u[(4 * a + 0) * CO + k] = t[a][0];
-      u[(4 * a + 1) * CO + k] = 0.5f * (t[a][0] + t[a][1] + t[a][2]);
-      u[(4 * a + 2) * CO + k] = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
-      u[(4 * a + 3) * CO + k] = t[a][2];
-    }
+      for (int b = 0; b < 3; ++b) gk[a][b] = w[(a * 3 + b) * CO + k];
+    for (int a = 0; a < n; ++a)  // rows: G g
+      for (int b = 0; b < 3; ++b) t[a][b] = G[a][0] * gk[0][b] + G[a][1] * gk[1][b] + G[a][2] * gk[2][b];
+    for (int a = 0; a < n; ++a)  // columns: (G g) G^T
+      for (int b = 0; b < n; ++b)
+        u[(n * a + b) * CO + k] = static_cast<float>(G[b][0] * t[a][0] + G[b][1] * t[a][1] + G[b][2] * t[a][2]);
   }
   return u;
 }
@@ -139,35 +143,46 @@ void winograd_kernel_grad(const float* du, index_t C, index_t OC, float* dw) {
   }
 }
 
-// Tiles per Winograd block: their transformed inputs and products (16 * (C +
-// OC) floats a tile) take at most about 192 KB, so they stay in L2 between
+// Tiles per Winograd block: their transformed inputs and products ((m+2)^2 *
+// (C + OC) floats a tile) take at most about 192 KB, so they stay in L2 between
 // the steps, in multiples of 6 (the GEMM tiles' rows).  Measured on the notes'
 // second convolution (2 cores, AVX2): 6 to 60 tiles a block all within 10%.
-index_t winograd_block(const Geometry& g) {
-  const index_t per_tile = 16 * (g.C + g.OC);
+index_t winograd_block(const Geometry& g, int m) {
+  const index_t per_tile = (m + 2) * (m + 2) * (g.C + g.OC);
   return 6 * std::max<index_t>(1, std::min<index_t>(16, (index_t(192) << 8) / per_tile / 6));
 }
 
-// Whether `algorithm` ('auto', 'direct' or 'winograd') runs Winograd F(2x2, 3x3)
-// for this convolution: a 3x3 kernel with stride and dilation 1, and with
-// 'auto' at least 16 input and output channels (fewer input channels leave
-// the transforms more work than they save).
-bool use_winograd(const char* kernel, const std::string& algorithm, const Geometry& g) {
+// The Winograd tile of 'auto' forward convolutions (see winograd_tile).
+// Measured on 2 AVX2 cores for the notes' second convolution (medians):
+// forward 2.98 ms with F(2x2, 3x3), 2.30 ms with F(4x4, 3x3); its input
+// gradient 3.25 and 2.79 ms.  F(4x4) rounds more (relative errors ~5e-6 of
+// the largest output instead of ~3e-7); the kernel gradient, a sum over every
+// tile, stays on F(2x2).
+constexpr int kForwardTile = 4;
+
+// The Winograd output tile size `algorithm` asks for this convolution: 0 for
+// the direct loops ('direct'), 2 for F(2x2, 3x3) ('winograd'), 4 for F(4x4,
+// 3x3) ('winograd4', not for the kernel gradient: `max_tile` 2).  Winograd
+// needs a 3x3 kernel with stride and dilation 1; 'auto' takes it with at least
+// 16 input and output channels (fewer input channels leave the transforms more
+// work than they save), with the largest tile allowed.
+int winograd_tile(const char* kernel, const std::string& algorithm, const Geometry& g, int max_tile) {
   const bool fits = g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
-  if (algorithm == "winograd") {
-    if (!fits) {
-      value_error(kernel, "algorithm 'winograd' needs a 3x3 kernel with stride 1 and dilation 1, got " +
-                              std::to_string(g.KH) + "x" + std::to_string(g.KW) + " with strides (" +
-                              std::to_string(g.sh) + ", " + std::to_string(g.sw) + ") and dilations (" +
-                              std::to_string(g.dh) + ", " + std::to_string(g.dw) + ")");
-    }
-    return true;
+  if (algorithm == "direct") return 0;
+  if (algorithm == "auto") return fits && g.C >= 16 && g.OC >= 16 ? max_tile : 0;
+  const int m = algorithm == "winograd" ? 2 : algorithm == "winograd4" ? 4 : 0;
+  if (m == 0 || m > max_tile) {
+    value_error(kernel, std::string("algorithm must be 'auto', 'direct'") +
+                            (max_tile >= 4 ? ", 'winograd' or 'winograd4'" : " or 'winograd'") + ", got '" +
+                            algorithm + "'");
   }
-  if (algorithm == "direct") return false;
-  if (algorithm != "auto") {
-    value_error(kernel, "algorithm must be 'auto', 'direct' or 'winograd', got '" + algorithm + "'");
+  if (!fits) {
+    value_error(kernel, "algorithm '" + algorithm + "' needs a 3x3 kernel with stride 1 and dilation 1, got " +
+                            std::to_string(g.KH) + "x" + std::to_string(g.KW) + " with strides (" +
+                            std::to_string(g.sh) + ", " + std::to_string(g.sw) + ") and dilations (" +
+                            std::to_string(g.dh) + ", " + std::to_string(g.dw) + ")");
   }
-  return fits && g.C >= 16 && g.OC >= 16;
+  return m;
 }
 
 // y = conv2d(x, w), VALID on the pre-padded x.
@@ -193,17 +208,17 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
   }
   py::array_t<float> y = new_array<float>({g.N, g.OH, g.OW, g.OC});
   const std::vector<float> zeros(static_cast<size_t>(g.C), 0.0f);
-  if (use_winograd(K, algorithm, g)) {
-    const std::vector<float> u = winograd_kernel(cdata<float>(w), g.C, g.OC);
-    const index_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = g.N * TH * TW;
-    const index_t per_tile = 16 * (g.C + g.OC), block = winograd_block(g);
+  if (const int m = winograd_tile(K, algorithm, g, kForwardTile)) {
+    const std::vector<float> u = winograd_kernel(cdata<float>(w), g.C, g.OC, m);
+    const index_t TH = (g.OH + m - 1) / m, TW = (g.OW + m - 1) / m, tiles = g.N * TH * TW;
+    const index_t per_tile = (m + 2) * (m + 2) * (g.C + g.OC), block = winograd_block(g, m);
     const index_t blocks = (tiles + block - 1) / block;
     const int nt = std::max(1, compute_threads());
     std::vector<float> scratch(static_cast<size_t>(nt * block * per_tile));
     const convd::WinoArgs a{cdata<float>(x), u.data(), y.mutable_data(), g.N, g.Hp, g.Wp, g.C, g.OC,
-                            g.OH, g.OW, pads[0], pads[2], TH, TW, bp, relu, zeros.data(), nullptr};
+                            g.OH, g.OW, pads[0], pads[2], TH, TW, bp, relu, zeros.data(), nullptr, m};
     py::gil_scoped_release release;
-    parallel_items(blocks, tiles * 4 * g.C * g.OC, [&](index_t b) {
+    parallel_items(blocks, tiles * m * m * g.C * g.OC, [&](index_t b) {
       const index_t t0 = b * block, t1 = std::min(tiles, t0 + block);
       kern.winograd(a, t0, t1, scratch.data() + static_cast<size_t>(thread_id()) * block * per_tile);
     });
@@ -279,7 +294,7 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
   check_float_array(K, "dy", dy, FloatKind::kF32, 4);
   const Geometry g = geometry(K, x, KH, KW, dy.shape(3), sh, sw, dh, dw);
   check_shape(K, "dy", dy, {g.N, g.OH, g.OW, g.OC});
-  const bool winograd = use_winograd(K, algorithm, g);
+  const bool winograd = winograd_tile(K, algorithm, g, 2) == 2;
   const index_t rows = g.KH * g.KW * g.C;
   py::array_t<float> out = new_array<float>({g.KH, g.KW, g.C, g.OC});
   float* o = out.mutable_data();
@@ -292,11 +307,11 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
     // G^T du G (see winograd_filter_tiles).
     const std::vector<float> zeros(static_cast<size_t>(g.C), 0.0f);
     const index_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = g.N * TH * TW;
-    const index_t per_tile = 16 * (g.C + g.OC), block = winograd_block(g);
+    const index_t per_tile = 16 * (g.C + g.OC), block = winograd_block(g, 2);
     std::vector<float> scratch(static_cast<size_t>(compute_threads() * block * per_tile));
     std::vector<float> du(static_cast<size_t>(16 * g.C * g.OC));
     const convd::WinoArgs a{cdata<float>(x), nullptr, nullptr, g.N, g.Hp, g.Wp, g.C, g.OC, g.OH, g.OW,
-                            0, 0, TH, TW, nullptr, false, zeros.data(), cdata<float>(dy)};
+                            0, 0, TH, TW, nullptr, false, zeros.data(), cdata<float>(dy), 2};
     sum_in_parts((tiles + block - 1) / block, 16 * g.C * g.OC, nt, du.data(), [&](index_t b, float* acc) {
       kern.winograd_filter(a, b * block, std::min(tiles, (b + 1) * block),
                            scratch.data() + static_cast<size_t>(thread_id()) * block * per_tile, acc);
@@ -472,14 +487,15 @@ void register_conv_direct(py::module_& m) {
         "bottom, left, right; nothing is copied), with w[KH, KW, C, OC] (strides, "
         "dilations) -> y[N, OH, OW, OC]; bias[OC] added and ReLU applied in the "
         "same pass when given. algorithm: 'direct' (register-blocked loops over "
-        "the window), 'winograd' (F(2x2, 3x3): 3x3 kernels, stride and "
-        "dilation 1 only) or 'auto' (Winograd where it applies with at least "
-        "16 input and output channels).");
+        "the window), 'winograd' (F(2x2, 3x3)) or 'winograd4' (F(4x4, 3x3); "
+        "both for 3x3 kernels with stride and dilation 1 only), or 'auto' "
+        "(F(4x4, 3x3) where it applies with at least 16 input and output "
+        "channels, else direct).");
   m.def("conv2d_direct_filter", &conv2d_direct_filter, arg("x"), arg("dy"), arg("kh"),
         arg("kw"), arg("sh"), arg("sw"), arg("dh"), arg("dw"), arg("algorithm") = "auto",
         "Kernel gradient [KH, KW, C, OC] of conv2d_direct for the output "
-        "gradient dy[N, OH, OW, OC] (x pre-padded); algorithm as for "
-        "conv2d_direct.");
+        "gradient dy[N, OH, OW, OC] (x pre-padded); algorithm: 'direct', "
+        "'winograd' (F(2x2, 3x3)) or 'auto' (as conv2d_direct, with F(2x2)).");
   m.def("gemm", &gemm, arg("a"), arg("b"), arg("trans_a") = false, arg("trans_b") = false,
         arg("out") = py::none(),
         "float32 op(a) @ op(b) on the direct AVX-512/AVX2 loops (meant for skinny "

@@ -62,12 +62,13 @@ struct GemmArgs {
   index_t M, N, K, lda, ldb, ldc, kc;
 };
 
-// Winograd F(2x2, 3x3): y[N, OH, OW, OC] = act(conv(x[N, H, W, C], w) + bias)
-// for a 3x3 kernel with stride and dilation 1, the input zero-padded by pt
-// rows above and pl columns left (virtually, as in FwdArgs; rows and columns
-// past H and W read as zeros too).  u is the transformed kernel G w G^T laid
-// out [16][C][OC]; the output is computed in tiles of 2x2 pixels numbered over
-// (n, tile row, tile column), TH x TW tiles per image.
+// Winograd F(m x m, 3 x 3), m = 2 or 4: y[N, OH, OW, OC] = act(conv(x[N, H,
+// W, C], w) + bias) for a 3x3 kernel with stride and dilation 1, the input
+// zero-padded by pt rows above and pl columns left (virtually, as in FwdArgs;
+// rows and columns past H and W read as zeros too).  u is the transformed
+// kernel G w G^T laid out [(m+2)^2][C][OC]; the output is computed in tiles of
+// m x m pixels numbered over (n, tile row, tile column), TH x TW tiles per
+// image.  The kernel gradient uses m = 2 only.
 struct WinoArgs {
   const float* x;
   const float* u;
@@ -77,6 +78,7 @@ struct WinoArgs {
   bool relu;
   const float* zeros;
   const float* dy;  // the output gradient [N, OH, OW, OC] (kernel gradient only)
+  int m;            // the output tile size: 2 or 4
 };
 
 // The columns a GEMM entry point computes per call (the caller's column block).
@@ -93,8 +95,8 @@ struct Kernels {
   // Adds the contributions of pixel rows [q0, q1) (flat over N*OH) into acc,
   // a [KH*KW*C, OC] row-major array.
   void (*filter)(const FilterArgs& g, index_t q0, index_t q1, float* acc);
-  // Output tiles [t0, t1), with scratch space for 16 * (t1 - t0) * (C + OC)
-  // floats.
+  // Output tiles [t0, t1), with scratch space for (m+2)^2 * (t1 - t0) * (C +
+  // OC) floats.
   void (*winograd)(const WinoArgs& g, index_t t0, index_t t1, float* scratch);
   // Adds the gradient of the transformed kernel ([16][C][OC]) over output
   // tiles [t0, t1) into acc; scratch as for `winograd`.

@@ -56,6 +56,8 @@ struct Avx2 {
       _mm256_maskstore_ps(p, m.lanes, v);
     }
   }
+  static vec mul(vec a, vec b) { return _mm256_mul_ps(a, b); }
+  static vec set1(float x) { return _mm256_set1_ps(x); }
   static vec bcast(const float* p) { return _mm256_broadcast_ss(p); }
   static vec fma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
   static vec add(vec a, vec b) { return _mm256_add_ps(a, b); }

@@ -38,6 +38,8 @@ struct Avx512 {
   static vec load_tail(mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
   static void store_tail(float* p, mask m, vec v) { _mm512_mask_storeu_ps(p, m, v); }
+  static vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
+  static vec set1(float x) { return _mm512_set1_ps(x); }
   static vec bcast(const float* p) { return _mm512_set1_ps(*p); }
   static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
   static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }

@@ -95,10 +95,12 @@ def test_winograd_matches_float64_reference(n, h, w, c, oc, pads, relu):
     got = mod.conv2d_direct(*args, algorithm="winograd")
     _close(got, want)
     _close(mod.conv2d_direct(*args, algorithm="direct"), want)
-    # 'auto' picks Winograd for 3x3, stride 1, >= 16 channels in and out (same bits)
+    got4 = mod.conv2d_direct(*args, algorithm="winograd4")
+    _close(got4, want, rtol=5e-5)      # F(4x4, 3x3): transforms with 4s, 5s and 8s round more
+    # 'auto' picks F(4x4, 3x3) for 3x3, stride 1, >= 16 channels in and out (same bits)
     auto = mod.conv2d_direct(*args)
     if c >= 16 and oc >= 16:
-        np.testing.assert_array_equal(auto, got)
+        np.testing.assert_array_equal(auto, got4)
     else:
         np.testing.assert_array_equal(auto, mod.conv2d_direct(*args, algorithm="direct"))
     # the kernel gradient (x pre-padded, as the callers pass it)
@@ -119,10 +121,14 @@ def test_winograd_rejects_what_it_cannot_compute():
     with pytest.raises(ValueError, match="'winograd' needs a 3x3 kernel with stride 1 and dilation 1, got 3x3 "
                                          r"with strides \(2, 1\)"):
         mod.conv2d_direct(x, np.zeros((3, 3, 16, 16), np.float32), 2, 1, 1, 1, algorithm="winograd")
-    with pytest.raises(ValueError, match="got 5x5"):
+    with pytest.raises(ValueError, match="'winograd' needs .* got 5x5"):
         mod.conv2d_direct(x, np.zeros((5, 5, 16, 16), np.float32), 1, 1, 1, 1, algorithm="winograd")
-    with pytest.raises(ValueError, match="algorithm must be 'auto', 'direct' or 'winograd', got 'fft'"):
+    with pytest.raises(ValueError, match="algorithm must be 'auto', 'direct', 'winograd' or 'winograd4', got 'fft'"):
         mod.conv2d_direct(x, np.zeros((3, 3, 16, 16), np.float32), 1, 1, 1, 1, algorithm="fft")
+    with pytest.raises(ValueError, match="'winograd4' needs a 3x3 kernel"):
+        mod.conv2d_direct(x, np.zeros((3, 3, 16, 16), np.float32), 1, 1, 2, 2, algorithm="winograd4")
+    with pytest.raises(ValueError, match="algorithm must be 'auto', 'direct' or 'winograd', got 'winograd4'"):
+        mod.conv2d_direct_filter(x, np.zeros((1, 4, 4, 16), np.float32), 3, 3, 1, 1, 1, 1, algorithm="winograd4")
     with pytest.raises(ValueError, match="conv2d_direct_filter: algorithm 'winograd' needs a 3x3 kernel"):
         mod.conv2d_direct_filter(x, np.zeros((1, 2, 2, 16), np.float32), 5, 5, 1, 1, 1, 1, algorithm="winograd")
 
