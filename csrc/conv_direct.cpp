@@ -10,6 +10,7 @@
 #include <pybind11/stl.h>
 
 #include "conv_direct.h"
+#include "gf_isa.h"
 #include "gf_pyutil.h"
 #include "gf_threads.h"
 
@@ -18,34 +19,12 @@ namespace {
 
 // The instruction set of the direct kernels: the widest the CPU has, or a
 // narrower one a test asked for (set_conv_direct_isa).
-enum class Isa { kNone, kAvx2, kAvx512 };
-
-Isa detect_isa() {
-#if GF_CONV_DIRECT
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
-#endif
-  return Isa::kNone;
+IsaChoice& isa_choice() {
+  static IsaChoice choice(cpu_isa(GF_CONV_DIRECT, true), "none", false);
+  return choice;
 }
 
-Isa& isa_setting() {
-  static Isa isa = detect_isa();
-  return isa;
-}
-
-const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return "avx512";
-    case Isa::kAvx2:
-      return "avx2";
-    default:
-      return "none";
-  }
-}
-
-bool direct_available() { return isa_setting() != Isa::kNone; }
+bool direct_available() { return isa_choice().get() != Isa::kBase; }
 
 // The kernels of the instruction set in use; raises when there is none.
 convd::Kernels kernels_for(const char* kernel) {
@@ -416,28 +395,12 @@ py::array gemm(const py::array& a, const py::array& b, bool trans_a, bool trans_
   return c;
 }
 
-std::string conv_direct_isa() { return isa_name(isa_setting()); }
+std::string conv_direct_isa() { return isa_choice().name(); }
 
 // Tests: run the direct kernels with a narrower instruction set (never a wider
 // one than the CPU reports); returns the one now in use.
 std::string set_conv_direct_isa(const std::string& name) {
-  const Isa best = detect_isa();
-  Isa want;
-  if (name == "avx2") {
-    want = Isa::kAvx2;
-  } else if (name == "avx512") {
-    want = Isa::kAvx512;
-  } else if (name == "auto") {
-    want = best;
-  } else {
-    value_error("set_conv_direct_isa", "expected 'auto', 'avx2' or 'avx512', got '" + name + "'");
-  }
-  if (static_cast<int>(want) > static_cast<int>(best)) {
-    value_error("set_conv_direct_isa", std::string("this CPU (or build) supports at most '") +
-                                           isa_name(best) + "', not '" + name + "'");
-  }
-  isa_setting() = want;
-  return isa_name(want);
+  return isa_choice().set("set_conv_direct_isa", name);
 }
 
 void set_compute_threads(int n) {
@@ -456,11 +419,11 @@ const Kernels* active_kernels() {
 #if GF_CONV_DIRECT
   // Each table is built only when its branch is taken: avx512_kernels() is
   // compiled for AVX-512 and may use its instructions even to copy the table.
-  if (isa_setting() == Isa::kAvx512) {
+  if (isa_choice().get() == Isa::kAvx512) {
     static const Kernels avx512 = avx512_kernels();
     return &avx512;
   }
-  if (isa_setting() == Isa::kAvx2) {
+  if (isa_choice().get() == Isa::kAvx2) {
     static const Kernels avx2 = avx2_kernels();
     return &avx2;
   }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "conv_direct.h"
+#include "gf_isa.h"
 #include "gf_pyutil.h"
 #include "gf_threads.h"
 #include "optim_simd.h"
@@ -25,31 +26,9 @@ namespace {
 using optim::Args;
 
 // ------------------------------------------------------------ dispatch
-enum class Isa { kScalar, kAvx2, kAvx512 };
-
-Isa detect_isa() {
-#if GF_OPTIM_SIMD
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2")) return Isa::kAvx2;
-#endif
-  return Isa::kScalar;
-}
-
-Isa& isa_setting() {
-  static Isa isa = detect_isa();
-  return isa;
-}
-
-const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return "avx512";
-    case Isa::kAvx2:
-      return "avx2";
-    default:
-      return "scalar";
-  }
+IsaChoice& isa_choice() {
+  static IsaChoice choice(cpu_isa(GF_OPTIM_SIMD, false), "scalar", true);
+  return choice;
 }
 
 // The scalar loop: the math of gf_optim.h on S itself.
@@ -81,7 +60,7 @@ struct ScalarRunner {
 template <typename S>
 void run_range(int kind, const Args<S>& a, index_t begin, index_t end) {
 #if GF_OPTIM_SIMD
-  const Isa isa = isa_setting();
+  const Isa isa = isa_choice().get();
   if (isa == Isa::kAvx512) {
     optim::avx512_run(kind, a, begin, end);
     return;
@@ -405,34 +384,11 @@ void rmsprop_update(const py::object& w, const py::object& g,
       product);
 }
 
-std::string optim_isa() { return isa_name(isa_setting()); }
+std::string optim_isa() { return isa_choice().name(); }
 
 // Tests: force a narrower instruction set (never a wider one than the CPU
 // reports); returns the one now in use.
-std::string set_optim_isa(const std::string& name) {
-  const Isa best = detect_isa();
-  Isa want;
-  if (name == "scalar") {
-    want = Isa::kScalar;
-  } else if (name == "avx2") {
-    want = Isa::kAvx2;
-  } else if (name == "avx512") {
-    want = Isa::kAvx512;
-  } else if (name == "auto") {
-    want = best;
-  } else {
-    value_error("set_optim_isa",
-                "expected 'auto', 'scalar', 'avx2' or 'avx512', got '" +
-                    name + "'");
-  }
-  if (static_cast<int>(want) > static_cast<int>(best)) {
-    value_error("set_optim_isa", std::string("this CPU (or build) supports "
-                                             "at most '") +
-                                     isa_name(best) + "', not '" + name + "'");
-  }
-  isa_setting() = want;
-  return isa_name(want);
-}
+std::string set_optim_isa(const std::string& name) { return isa_choice().set("set_optim_isa", name); }
 
 }  // namespace
 

@@ -24,3 +24,18 @@ def assert_close(actual, expected, dtype=None, **kw):
     assert tuple(actual.shape) == tuple(expected.shape), (actual.shape, expected.shape)
     np.testing.assert_allclose(np.asarray(actual, dtype=np.float64),
                                np.asarray(expected, dtype=np.float64), **tol)
+
+
+def use_isa(setter, name):
+    """Generator for a fixture that runs tests with SIMD variant `name` of a family of
+    native kernels (`setter`: the name of its `gpuflow._C` setter, e.g. 'set_optim_isa'):
+    skips where the CPU (or build) lacks it, restores 'auto' afterwards."""
+    if not native.available():
+        pytest.skip("native kernels unavailable: %s" % native.reason())
+    set_isa = getattr(native.module(), setter)
+    try:
+        set_isa(name)
+    except ValueError as exc:
+        pytest.skip(str(exc))
+    yield name
+    set_isa("auto")

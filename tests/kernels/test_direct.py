@@ -10,6 +10,7 @@ import gpuflow.kernels as K
 from gpuflow.kernels import gemm, native
 
 from . import brute
+from .helpers import use_isa
 
 DIRECT = native.available() and native.module().conv_direct_available()
 pytestmark = pytest.mark.skipif(not DIRECT, reason="needs gpuflow._C on a CPU with AVX-512F or AVX2 + FMA")
@@ -18,13 +19,7 @@ pytestmark = pytest.mark.skipif(not DIRECT, reason="needs gpuflow._C on a CPU wi
 @pytest.fixture(scope="module", params=["avx2", "avx512"], autouse=True)
 def isa(request):
     """Runs the module once per instruction set of the direct loops the CPU has."""
-    mod = native.module()
-    try:
-        mod.set_conv_direct_isa(request.param)
-    except ValueError as exc:
-        pytest.skip(str(exc))
-    yield request.param
-    mod.set_conv_direct_isa("auto")
+    yield from use_isa("set_conv_direct_isa", request.param)
 
 
 def test_the_instruction_set_can_only_be_narrowed(isa):

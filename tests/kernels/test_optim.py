@@ -20,7 +20,7 @@ import pytest
 import gpuflow.kernels as K
 from gpuflow.kernels import native
 
-from .helpers import NATIVE_SKIP
+from .helpers import NATIVE_SKIP, use_isa
 
 INCLUDE = Path(__file__).resolve().parents[2] / "csrc" / "include" / "gpuflow"
 EXACT = platform.machine().lower() in ("x86_64", "amd64")
@@ -31,15 +31,7 @@ SIZES = [0, 1, 7, 16, 17, 33, 1000, 70001]
 @pytest.fixture(params=["scalar", "avx2", "avx512"])
 def isa(request):
     """Runs a native test with each SIMD variant of the fused loops the CPU has."""
-    if not native.available():
-        pytest.skip("native kernels unavailable: %s" % native.reason())
-    C = native.module()
-    try:
-        C.set_optim_isa(request.param)
-    except ValueError as exc:
-        pytest.skip(str(exc))
-    yield request.param
-    C.set_optim_isa("auto")
+    yield from use_isa("set_optim_isa", request.param)
 
 
 def _state(rng, n, dtype, with_vhat=False):
