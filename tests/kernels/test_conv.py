@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gpuflow.kernels as K
+from gpuflow.kernels import native
 from gpuflow.kernels.window import make_window, same_padding
 
 from . import brute
@@ -157,6 +158,28 @@ def test_bias_act_backward(activation, shape, impl, dtype, rng):
     assert gz.dtype == dtype and db.dtype == dtype
     assert_close(gz, want)
     assert_close(db, want.sum(axis=tuple(range(len(shape) - 1))))
+
+
+@NATIVE_SKIP
+def test_bias_act_backward_large_is_exact_in_parts_and_thread_independent(rng):
+    # 2^20 elements: summed in 8 fixed parts of rows, on the compute threads
+    shape = (2, 128, 128, 32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    y = rng.standard_normal(shape).astype(np.float32)
+    want = g.astype(np.float64) * (y > 0)
+    mod = native.module()
+    saved = mod.get_compute_threads()
+    try:
+        got = []
+        for nt in (1, 2):
+            mod.set_compute_threads(nt)
+            got.append(K.bias_act_backward(g, y, "relu", impl="native"))
+    finally:
+        mod.set_compute_threads(saved)
+    assert_close(got[0][0], want)
+    assert_close(got[0][1], want.sum(axis=(0, 1, 2)))
+    for a, b in zip(*got):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_bias_act_backward_rejects_bad_input(impl):
