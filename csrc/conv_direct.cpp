@@ -72,11 +72,10 @@ Geometry geometry(const char* kernel, const py::array& x, index_t KH, index_t KW
   return g;
 }
 
-// u[n*n][C][OC] = G w G^T for each (c, oc) of a [3, 3, C, OC] kernel (n = m + 2),
-// computed in double and rounded once: F(2x2, 3x3) has G = [1 0 0; 1/2 1/2 1/2;
-// 1/2 -1/2 1/2; 0 0 1], F(4x4, 3x3) G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
-// 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
-std::vector<float> winograd_kernel(const float* w, index_t C, index_t OC, int m) {
+// The Winograd kernel transform G (n x 3, n = m + 2), in double: F(2x2, 3x3)
+// [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], F(4x4, 3x3) [1/4 0 0; -1/6 -1/6
+// -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
+const double (*winograd_G(int m))[3] {
   static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
   static const double G4[6][3] = {{0.25, 0, 0},
                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -84,8 +83,14 @@ std::vector<float> winograd_kernel(const float* w, index_t C, index_t OC, int m)
                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                   {0, 0, 1}};
+  return m == 4 ? G4 : G2;
+}
+
+// u[n*n][C][OC] = G w G^T for each (c, oc) of a [3, 3, C, OC] kernel, computed
+// in double and rounded once.
+std::vector<float> winograd_kernel(const float* w, index_t C, index_t OC, int m) {
   const int n = m + 2;
-  const double(*G)[3] = m == 4 ? G4 : G2;
+  const double(*G)[3] = winograd_G(m);
   const index_t CO = C * OC;
   std::vector<float> u(static_cast<size_t>(n * n * CO));
   for (index_t k = 0; k < CO; ++k) {
@@ -101,24 +106,26 @@ std::vector<float> winograd_kernel(const float* w, index_t C, index_t OC, int m)
   return u;
 }
 
-// dw[3, 3, C, OC] = G^T du G for each (c, oc) of du[16][C][OC], the gradient
-// of the transformed kernel (the adjoint of winograd_kernel).
-void winograd_kernel_grad(const float* du, index_t C, index_t OC, float* dw) {
+// dw[3, 3, C, OC] = G^T du G for each (c, oc) of du[n*n][C][OC], the gradient
+// of the transformed kernel (the adjoint of winograd_kernel), in double.
+void winograd_kernel_grad(const float* du, index_t C, index_t OC, int m, float* dw) {
+  const int n = m + 2;
+  const double(*G)[3] = winograd_G(m);
   const index_t CO = C * OC;
   for (index_t k = 0; k < CO; ++k) {
-    float m[4][4], t[3][4];
-    for (int a = 0; a < 4; ++a)
-      for (int b = 0; b < 4; ++b) m[a][b] = du[(4 * a + b) * CO + k];
-    for (int b = 0; b < 4; ++b) {  // rows: G^T m
-      t[0][b] = m[0][b] + 0.5f * (m[1][b] + m[2][b]);
-      t[1][b] = 0.5f * (m[1][b] - m[2][b]);
-      t[2][b] = 0.5f * (m[1][b] + m[2][b]) + m[3][b];
-    }
-    for (int a = 0; a < 3; ++a) {  // columns: (G^T m) G
-      dw[(a * 3 + 0) * CO + k] = t[a][0] + 0.5f * (t[a][1] + t[a][2]);
-      dw[(a * 3 + 1) * CO + k] = 0.5f * (t[a][1] - t[a][2]);
-      dw[(a * 3 + 2) * CO + k] = 0.5f * (t[a][1] + t[a][2]) + t[a][3];
-    }
+    double t[3][6];
+    for (int b = 0; b < n; ++b)  // rows: G^T du
+      for (int a = 0; a < 3; ++a) {
+        double sum = 0;
+        for (int i = 0; i < n; ++i) sum += G[i][a] * du[(n * i + b) * CO + k];
+        t[a][b] = sum;
+      }
+    for (int a = 0; a < 3; ++a)  // columns: (G^T du) G
+      for (int b = 0; b < 3; ++b) {
+        double sum = 0;
+        for (int j = 0; j < n; ++j) sum += t[a][j] * G[j][b];
+        dw[(a * 3 + b) * CO + k] = static_cast<float>(sum);
+      }
   }
 }
 
@@ -131,29 +138,28 @@ index_t winograd_block(const Geometry& g, int m) {
   return 6 * std::max<index_t>(1, std::min<index_t>(16, (index_t(192) << 8) / per_tile / 6));
 }
 
-// The Winograd tile of 'auto' forward convolutions (see winograd_tile).
-// Measured on 2 AVX2 cores for the notes' second convolution (medians):
-// forward 2.98 ms with F(2x2, 3x3), 2.30 ms with F(4x4, 3x3); its input
-// gradient 3.25 and 2.79 ms.  F(4x4) rounds more (relative errors ~5e-6 of
-// the largest output instead of ~3e-7); the kernel gradient, a sum over every
-// tile, stays on F(2x2).
+// The Winograd tiles 'auto' takes (see winograd_tile).  Measured on 2 AVX2
+// cores for the notes' second convolution (medians): forward 2.98 ms with
+// F(2x2, 3x3), 2.30 ms with F(4x4, 3x3); input gradient 3.25 and 2.79 ms;
+// kernel gradient 2.62 and 2.45 ms.  F(4x4) rounds more (relative errors up
+// to ~6e-6 of the largest value instead of ~1e-6): worth it for the forward
+// and input gradient, not for the kernel gradient's 7%.
 constexpr int kForwardTile = 4;
+constexpr int kFilterTile = 2;
 
 // The Winograd output tile size `algorithm` asks for this convolution: 0 for
 // the direct loops ('direct'), 2 for F(2x2, 3x3) ('winograd'), 4 for F(4x4,
-// 3x3) ('winograd4', not for the kernel gradient: `max_tile` 2).  Winograd
-// needs a 3x3 kernel with stride and dilation 1; 'auto' takes it with at least
-// 16 input and output channels (fewer input channels leave the transforms more
-// work than they save), with the largest tile allowed.
-int winograd_tile(const char* kernel, const std::string& algorithm, const Geometry& g, int max_tile) {
+// 3x3) ('winograd4'), `auto_tile` for 'auto' where Winograd applies with at
+// least 16 input and output channels (fewer input channels leave the
+// transforms more work than they save).  Winograd needs a 3x3 kernel with
+// stride and dilation 1.
+int winograd_tile(const char* kernel, const std::string& algorithm, const Geometry& g, int auto_tile) {
   const bool fits = g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
   if (algorithm == "direct") return 0;
-  if (algorithm == "auto") return fits && g.C >= 16 && g.OC >= 16 ? max_tile : 0;
+  if (algorithm == "auto") return fits && g.C >= 16 && g.OC >= 16 ? auto_tile : 0;
   const int m = algorithm == "winograd" ? 2 : algorithm == "winograd4" ? 4 : 0;
-  if (m == 0 || m > max_tile) {
-    value_error(kernel, std::string("algorithm must be 'auto', 'direct'") +
-                            (max_tile >= 4 ? ", 'winograd' or 'winograd4'" : " or 'winograd'") + ", got '" +
-                            algorithm + "'");
+  if (m == 0) {
+    value_error(kernel, "algorithm must be 'auto', 'direct', 'winograd' or 'winograd4', got '" + algorithm + "'");
   }
   if (!fits) {
     value_error(kernel, "algorithm '" + algorithm + "' needs a 3x3 kernel with stride 1 and dilation 1, got " +
@@ -278,7 +284,7 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
   check_float_array(K, "dy", dy, FloatKind::kF32, 4);
   const Geometry g = geometry(K, x, KH, KW, dy.shape(3), sh, sw, dh, dw);
   check_shape(K, "dy", dy, {g.N, g.OH, g.OW, g.OC});
-  const bool winograd = winograd_tile(K, algorithm, g, 2) == 2;
+  const int m = winograd_tile(K, algorithm, g, kFilterTile);
   const index_t rows = g.KH * g.KW * g.C;
   py::array_t<float> out = new_array<float>({g.KH, g.KW, g.C, g.OC});
   float* o = out.mutable_data();
@@ -286,21 +292,21 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
   const index_t work = g.N * g.OH * g.OW * size;
   const int nt = work >= (index_t(1) << 20) ? std::max(1, compute_threads()) : 1;
   py::gil_scoped_release release;
-  if (winograd) {
+  if (m != 0) {
     // The gradient of the transformed kernel, summed over blocks of tiles, then
     // G^T du G (see winograd_filter_tiles).
     const std::vector<float> zeros(static_cast<size_t>(g.C), 0.0f);
-    const index_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = g.N * TH * TW;
-    const index_t per_tile = 16 * (g.C + g.OC), block = winograd_block(g, 2);
+    const index_t TH = (g.OH + m - 1) / m, TW = (g.OW + m - 1) / m, tiles = g.N * TH * TW;
+    const index_t nn = (m + 2) * (m + 2), per_tile = nn * (g.C + g.OC), block = winograd_block(g, m);
     std::vector<float> scratch(static_cast<size_t>(compute_threads() * block * per_tile));
-    std::vector<float> du(static_cast<size_t>(16 * g.C * g.OC));
+    std::vector<float> du(static_cast<size_t>(nn * g.C * g.OC));
     const convd::WinoArgs a{cdata<float>(x), nullptr, nullptr, g.N, g.Hp, g.Wp, g.C, g.OC, g.OH, g.OW,
-                            0, 0, TH, TW, nullptr, false, zeros.data(), cdata<float>(dy), 2};
-    sum_in_parts((tiles + block - 1) / block, 16 * g.C * g.OC, nt, du.data(), [&](index_t b, float* acc) {
+                            0, 0, TH, TW, nullptr, false, zeros.data(), cdata<float>(dy), m};
+    sum_in_parts((tiles + block - 1) / block, nn * g.C * g.OC, nt, du.data(), [&](index_t b, float* acc) {
       kern.winograd_filter(a, b * block, std::min(tiles, (b + 1) * block),
                            scratch.data() + static_cast<size_t>(thread_id()) * block * per_tile, acc);
     });
-    winograd_kernel_grad(du.data(), g.C, g.OC, o);
+    winograd_kernel_grad(du.data(), g.C, g.OC, m, o);
     return std::move(out);
   }
   convd::FilterArgs a{cdata<float>(x), cdata<float>(dy), g.N, g.Hp, g.Wp, g.C,
@@ -462,8 +468,8 @@ void register_conv_direct(py::module_& m) {
   m.def("conv2d_direct_filter", &conv2d_direct_filter, arg("x"), arg("dy"), arg("kh"),
         arg("kw"), arg("sh"), arg("sw"), arg("dh"), arg("dw"), arg("algorithm") = "auto",
         "Kernel gradient [KH, KW, C, OC] of conv2d_direct for the output "
-        "gradient dy[N, OH, OW, OC] (x pre-padded); algorithm: 'direct', "
-        "'winograd' (F(2x2, 3x3)) or 'auto' (as conv2d_direct, with F(2x2)).");
+        "gradient dy[N, OH, OW, OC] (x pre-padded); algorithm as for "
+        "conv2d_direct, except that 'auto' takes F(2x2, 3x3).");
   m.def("gemm", &gemm, arg("a"), arg("b"), arg("trans_a") = false, arg("trans_b") = false,
         arg("out") = py::none(),
         "float32 op(a) @ op(b) on the direct AVX-512/AVX2 loops (meant for skinny "
