@@ -141,3 +141,27 @@ def test_dense_kernel_gradient_goes_to_the_update_as_a_product(optimizer, monkey
         np.testing.assert_array_equal(a, b)
     for a, b in zip(runs["product"], runs["eager"]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_product_gradient_falls_back_to_the_stored_product():
+    """Where the C++ update refuses the pair (a non-contiguous factor here) or runs the
+    reference implementation, the prepared update computes a.T @ b and gives the same
+    update as with the product passed in."""
+    from gpuflow.ops import optimizer_ops
+    from gpuflow.ops.registry import get_op
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((64, 33)).astype(np.float32)[::2]      # (32, 33), rows 2 apart
+    b = rng.standard_normal((32, 7)).astype(np.float32)
+    w, m = (rng.standard_normal((33, 7)).astype(np.float32) for _ in range(2))
+    v = np.square(rng.standard_normal((33, 7))).astype(np.float32)
+    alpha = np.asarray(1e-3, np.float32)
+    run = get_op("adam_update").prepare({"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7})
+    want = [np.empty_like(w) for _ in range(3)]
+    run(np, w, a.T @ b, m, v, alpha, out=tuple(want))
+    for impl in ("native", "reference"):
+        got = [np.empty_like(w) for _ in range(3)]
+        with optimizer_ops.use_kernels(impl):
+            run(np, w, (a, b), m, v, alpha, out=tuple(got))
+        for x, y in zip(got, want):
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
