@@ -7,6 +7,10 @@ notes' MNIST CNN with a batch of 32:
     x[32, 28, 28, 1] -> Conv2D(32, 3x3) -> [32, 26, 26, 32] -> Conv2D(64, 3x3) -> [32, 24, 24, 64]
                      -> MaxPool2D(2x2)  -> [32, 12, 12, 64]
 
+Part 1b, the notes' second convolution (forward, input gradient, kernel gradient) by
+algorithm of the direct kernels (gpuflow._C: 'direct' register-blocked loops, Winograd
+'winograd' F(2x2, 3x3) and 'winograd4' F(4x4, 3x3)), the variants interleaved in each repeat.
+
 Part 2, one training step (forward, backward, Adam update) of the notes' CNN
 (Conv2D 32, Conv2D 64, Flatten, Dense 128, Dense 10; about 3 GFLOP), eagerly and compiled
 with gf.function, in ms per step; also compiled with the op-by-op Adam update instead of
@@ -112,6 +116,45 @@ def bench_ops(repeats, warmup):
                                          ("%.1fx" % (res["reference"][0] / nat[0])) if nat else "-"))
         rows.append((name, res))
     return rows
+
+
+def bench_algorithms(repeats, warmup):
+    """Part 1b: the direct kernels' algorithms on the notes' second convolution."""
+    mod = native.get()
+    if mod is None or not mod.conv_direct_available():
+        print("\n1b) direct kernels: not on this CPU (neither AVX-512F nor AVX2 + FMA)")
+        return {}
+    rng = np.random.default_rng(3)
+    x = rng.random((32, 26, 26, 32), dtype=np.float32)
+    k = (rng.standard_normal((3, 3, 32, 64)) * 0.1).astype(np.float32)
+    dy = rng.standard_normal((32, 24, 24, 64)).astype(np.float32)
+    kt = np.ascontiguousarray(k[::-1, ::-1].transpose(0, 1, 3, 2))      # the input gradient's kernel
+    jobs = {
+        "forward": lambda alg: mod.conv2d_direct(x, k, 1, 1, 1, 1, None, True, [0, 0, 0, 0], alg),
+        "input gradient": lambda alg: mod.conv2d_direct(dy, kt, 1, 1, 1, 1, None, False, [2, 2, 2, 2], alg),
+        "kernel gradient": lambda alg: mod.conv2d_direct_filter(x, dy, 3, 3, 1, 1, 1, 1, alg),
+    }
+    algs = ("direct", "winograd", "winograd4")
+    samples = {(j, a): [] for j in jobs for a in algs}
+    for _ in range(warmup):
+        for j, f in jobs.items():
+            for a in algs:
+                f(a)
+    for _ in range(repeats):
+        for j, f in jobs.items():
+            for a in algs:
+                t0 = time.perf_counter()
+                f(a)
+                samples[(j, a)].append((time.perf_counter() - t0) * 1e3)
+    print("\n1b) the notes' second convolution by algorithm (%s, %d thread(s)), ms: median (min .. max)"
+          % (mod.conv_direct_isa(), mod.get_compute_threads()))
+    print("%-18s %-26s %-26s %-26s" % ("", "direct", "winograd F(2x2)", "winograd4 F(4x4)"))
+    results = {}
+    for j in jobs:
+        cells = [_stats(samples[(j, a)]) for a in algs]
+        results[j] = dict(zip(algs, cells))
+        print("%-18s %s" % (j, " ".join("%-26s" % _cell(c) for c in cells)))
+    return results
 
 
 # ---------------------------------------------------------------------------------------
@@ -258,6 +301,7 @@ def main(argv=None):
              os.environ.get("OPENBLAS_NUM_THREADS", "unset"), os.environ.get("OMP_NUM_THREADS", "unset")))
     if not args.skip_ops:
         bench_ops(args.repeats, args.warmup)
+        bench_algorithms(args.repeats, args.warmup)
     if not args.skip_training:
         bench_training(args.repeats, args.warmup, args.steps, args.profile)
     if not args.skip_update:
