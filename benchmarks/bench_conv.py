@@ -109,6 +109,11 @@ def bench_ops(repeats, warmup):
     for name, fn in op_workloads():
         res = {}
         for impl in impls:
+            # OpenBLAS threads spin for up to ~0.1 s after a call (the reference kernels,
+            # and the native im2col path for a one-channel input gradient, call BLAS)
+            # and slowed the next kernel timed on the same cores (the notes' second
+            # convolution: 5-8 ms instead of 3): let them go to sleep first.
+            time.sleep(0.3)
             with conv_ops.use_kernels(impl):
                 res[impl] = _time(fn, repeats, warmup)
         nat = res.get("native")
