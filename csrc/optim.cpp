@@ -119,11 +119,15 @@ void run_update(int kind, const Args<S>& a) {
 // Computed on the direct GEMM loops in chunks of rows that stay in L1/L2 and
 // consumed there by the update, so the [M, N] gradient is never stored (for
 // the notes' CNN, 19 MB less written and read per step).  In the Args, in[1]
-// (the gradient) is replaced chunk by chunk.
+// (the gradient) is replaced chunk by chunk.  With dx (the layer's input
+// gradient b w^T, [K, M]) the same chunks also compute its columns from the
+// weight rows before they are updated: the weight is read once for both.
 struct ProductGrad {
   const float* a;
   const float* b;
   index_t K, M, N;
+  float* dx;         // nullptr: no input gradient
+  const float* bt;   // b^T [N, K] (with dx)
 };
 
 template <typename S>
@@ -133,15 +137,27 @@ void run_update_product(int kind, const Args<S>& a, const ProductGrad& pg) {
   const index_t N = pg.N, M = pg.M;
   const index_t rc = 6 * std::max<index_t>(1, (index_t(12) << 10) / N / 6);
   const index_t chunks = (M + rc - 1) / rc;
-  std::vector<S> scratch(static_cast<size_t>(std::max(1, compute_threads()) * rc * N));
+  const index_t K = pg.K, per_thread = rc * (N + K);
+  std::vector<S> scratch(static_cast<size_t>(std::max(1, compute_threads()) * per_thread));
   py::gil_scoped_release release;
-  parallel_items(chunks, M * N * pg.K, [&](index_t c) {
+  parallel_items(chunks, M * N * K * (pg.dx != nullptr ? 2 : 1), [&](index_t c) {
     const index_t i0 = c * rc, rows = std::min(M, i0 + rc) - i0;
-    S* buf = scratch.data() + static_cast<size_t>(thread_id()) * rc * N;
-    const convd::GemmArgs g{pg.a + i0, pg.b, buf, rows, N, pg.K, M, N, N, pg.K};
+    S* buf = scratch.data() + static_cast<size_t>(thread_id()) * per_thread;
+    const convd::GemmArgs g{pg.a + i0, pg.b, buf, rows, N, K, M, N, N, K};
     for (index_t j0 = 0; j0 < N; j0 += convd::kBlockCols) kern->gemm_tn(g, 0, rows, j0);
-    Args<S> s = a;
     const index_t off = i0 * N;
+    if (pg.dx != nullptr) {
+      // dx[:, i0 + r] = w[i0 + r, :] b^T, as rows [rows, K] in buf + rc * N,
+      // written to dx's columns.
+      S* xt = buf + rc * N;
+      const convd::GemmArgs gx{a.in[0] + off, pg.bt, xt, rows, K, N, N, K, K, 256};
+      for (index_t j0 = 0; j0 < K; j0 += convd::kBlockCols) kern->gemm_nn(gx, 0, rows, j0);
+      for (index_t k = 0; k < K; ++k) {
+        float* dst = pg.dx + k * M + i0;
+        for (index_t r = 0; r < rows; ++r) dst[r] = xt[r * K + k];
+      }
+    }
+    Args<S> s = a;
     for (int k = 0; k < optim::kMaxIn; ++k) s.in[k] = a.in[k] != nullptr ? a.in[k] + off : nullptr;
     for (int k = 0; k < optim::kMaxOut; ++k) s.out[k] = a.out[k] != nullptr ? a.out[k] + off : nullptr;
     s.in[1] = buf;
@@ -259,6 +275,7 @@ void run(const char* kernel, int kind, const std::vector<Operand>& ins,
     }
     const py::array a = as_array(kernel, "a (of g = a^T b)", product[0]);
     const py::array b = as_array(kernel, "b (of g = a^T b)", product[1]);
+    const bool with_dx = product.size() == 3;
     check_float_array(kernel, "a (of g = a^T b)", a, FloatKind::kF32, 2);
     check_float_array(kernel, "b (of g = a^T b)", b, FloatKind::kF32, 2);
     const py::array& w = ins[0].array;
@@ -272,8 +289,29 @@ void run(const char* kernel, int kind, const std::vector<Operand>& ins,
         value_error(kernel, std::string("output ") + o.name + " shares memory with a or b of g = a^T b");
       }
     }
-    if (w.size() == 0) return;
-    const ProductGrad pg{cdata<float>(a), cdata<float>(b), a.shape(0), a.shape(1), b.shape(1)};
+    py::array dx;
+    std::vector<float> bt;
+    if (with_dx) {
+      dx = as_array(kernel, "dx (= b w^T)", product[2]);
+      check_float_array(kernel, "dx (= b w^T)", dx, FloatKind::kF32, 2);
+      check_shape(kernel, "dx (= b w^T)", dx, {b.shape(0), w.shape(0)});
+      if (!dx.writeable()) value_error(kernel, "dx " + describe("dx", dx) + " is read-only");
+      bool shared = overlaps(dx, a) || overlaps(dx, b);
+      for (const Operand& o : ins) shared = shared || overlaps(dx, o.array);
+      for (const Operand& o : outs) shared = shared || overlaps(dx, o.array);
+      if (shared) value_error(kernel, "dx (= b w^T) shares memory with another operand");
+      const index_t K = b.shape(0), N = b.shape(1);
+      const float* bp = cdata<float>(b);
+      bt.resize(static_cast<size_t>(N * K));
+      for (index_t k = 0; k < K; ++k)
+        for (index_t n = 0; n < N; ++n) bt[n * K + k] = bp[k * N + n];
+    }
+    if (w.size() == 0) {
+      if (with_dx) std::fill(static_cast<float*>(dx.mutable_data()), static_cast<float*>(dx.mutable_data()) + dx.size(), 0.0f);
+      return;
+    }
+    const ProductGrad pg{cdata<float>(a), cdata<float>(b), a.shape(0), a.shape(1), b.shape(1),
+                         with_dx ? static_cast<float*>(dx.mutable_data()) : nullptr, bt.data()};
     run_update_product(kind, make_args<float>(ins, outs, coef, flags), pg);
     return;
   }
@@ -286,16 +324,17 @@ void run(const char* kernel, int kind, const std::vector<Operand>& ins,
 }
 
 
-// The gradient operand: an array, or a tuple (a, b) meaning g = a^T b, for
-// which the weight stands in during the common checks and `product` gets
-// (a, b) (see run()).
+// The gradient operand: an array, or a tuple (a, b) meaning g = a^T b (or (a,
+// b, dx): also dx = b w^T with the weight before the update), for which the
+// weight stands in during the common checks and `product` gets the tuple (see
+// run()).
 Operand grad_operand(const char* kernel, const py::object& g, const py::object& w,
                      py::tuple* product) {
   if (py::isinstance<py::tuple>(g)) {
     const py::tuple t = g.cast<py::tuple>();
-    if (t.size() != 2) {
-      value_error(kernel, "g must be an array or a pair (a, b) for g = a^T b, got a tuple of " +
-                              std::to_string(t.size()));
+    if (t.size() != 2 && t.size() != 3) {
+      value_error(kernel, "g must be an array, a pair (a, b) for g = a^T b or a triple (a, b, dx) that "
+                          "also writes b w^T into dx, got a tuple of " + std::to_string(t.size()));
     }
     *product = t;
     return {"g", as_array(kernel, "w", w)};
@@ -401,8 +440,9 @@ void register_optim(py::module_& m) {
         "Fused Adam (vhat/vhat_out arrays: AMSGrad; None: plain Adam) "
         "writing w', m', v'[, vhat'] into the *_out arrays. g: the gradient, "
         "or a pair (a, b) of float32 2-D arrays for g = a^T b, computed in "
-        "cache-sized chunks on the direct GEMM loops and never stored (also "
-        "for the other updates).");
+        "cache-sized chunks on the direct GEMM loops and never stored, or a "
+        "triple (a, b, dx) that also writes b w^T (w before the update) into "
+        "dx (also for the other updates).");
   m.def("sgd_momentum_update", &sgd_momentum_update, arg("w"), arg("g"),
         arg("m"), arg("lr"), arg("momentum"), arg("nesterov"), arg("w_out"),
         arg("m_out"), "Fused SGD with (Nesterov) momentum -> w_out, m_out.");

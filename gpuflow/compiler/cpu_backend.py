@@ -19,7 +19,8 @@ and step; measured in the notes' CNN step, whose Dense kernel has 4.7M weights: 
 update 4.5 ms -> 3.0 ms). An update whose gradient is a skinny float32 product ``a^T b``
 read by nothing else (a Dense kernel's gradient) gets the pair ``(a, b)`` instead, and the
 C++ update computes the product chunk by chunk on the direct GEMM loops while it updates
-(`_product_grad_updates`): the gradient is never stored. Other ops call their
+(`_product_grad_updates`): the gradient is never stored; where the layer's input gradient
+``b w^T`` is in the graph too, the same pass over w writes it (``(a, b, dx)``). Other ops call their
 implementation (the registered CPU kernel or the `xp` body) directly.
 """
 import keyword
@@ -247,16 +248,39 @@ def _page_aligned(nbytes):
 _FILE_COUNTER = [0]
 
 
+class _ProductGrad:
+    """An optimizer update `update` whose gradient is the product `grad` (a^T b), and
+    optionally the layer's input gradient `dx` = matmul(b, w, transpose_b=True) that the
+    same C++ call computes from the weight before updating it (see `_product_grad_updates`)."""
+
+    def __init__(self, update, grad):
+        self.update, self.grad, self.dx = update, grad, None
+
+
+def _static2(t, shapes):
+    """The static 2-D dims of float32 tensor t, or None."""
+    d = shapes.get(id(t))
+    if t._dtype.name != "float32" or d is None or len(d) != 2 or None in d:
+        return None
+    return tuple(d)
+
+
 def _product_grad_updates(g, shapes):
-    """{id(update node): matmul node} for the optimizer updates (`OUT_OPS`) whose gradient
+    """{id(update node): _ProductGrad} for the optimizer updates (`OUT_OPS`) whose gradient
     input is ``matmul(a, b, transpose_a=True)`` of float32 matrices with static shapes
     that the direct GEMM loops take (`gemm.use_direct`), read by nothing but the update:
-    the update gets ``(a, b)`` and computes the product itself (see the module docstring)."""
+    the update gets ``(a, b)`` and computes the product itself (see the module docstring).
+    Where the layer's input gradient ``matmul(b, w, transpose_b=True)`` of the same b and
+    the update's weight w is in the graph too, and the update's other inputs can be ready
+    before it (graph inputs, or pure nodes that depend only on graph inputs, which
+    `_hoisted` moves to the front), the update gets ``(a, b, dx)`` and runs in its place:
+    one pass over the weight for the input gradient and the update."""
     readers = {}
     for n in g.nodes:
         for t in n.inputs:
             readers.setdefault(id(t), []).append(n)
     kept = {id(t) for t in g.outputs} | {id(t) for _, t in g.state.values()}
+    early = _input_only(g)
     found = {}
     for n in g.nodes:
         if (n.op.name != "matmul" or len(n.outputs) != 1 or n.op.kernels.get("CPU")
@@ -271,21 +295,64 @@ def _product_grad_updates(g, shapes):
                 or len(u.inputs) < 2 or u.inputs[1] is not o or sum(t is o for t in u.inputs) != 1):
             continue
         a, b = n.inputs
-        ad, bd = shapes.get(id(a)), shapes.get(id(b))
-        if (a._dtype.name != "float32" or b._dtype.name != "float32" or ad is None or bd is None
-                or len(ad) != 2 or len(bd) != 2 or None in ad or None in bd):
+        ad, bd = _static2(a, shapes), _static2(b, shapes)
+        if ad is None or bd is None or not _gemm.use_direct(ad[1], ad[0], bd[1], True, False):
             continue
-        if _gemm.use_direct(ad[1], ad[0], bd[1], True, False):
-            found[id(u)] = n
+        pg = found[id(u)] = _ProductGrad(u, n)
+        w = u.inputs[0]
+        others = [t for k, t in enumerate(u.inputs) if k != 1]
+        if not all(id(t) in early for t in others) or any(
+                shapes.get(id(o)) is None or None in shapes.get(id(o)) for o in u.outputs):
+            continue
+        for x in readers.get(id(b), []):
+            if (x.op.name == "matmul" and len(x.outputs) == 1 and not x.op.kernels.get("CPU")
+                    and x.inputs[0] is b and x.inputs[1] is w and x.attrs.get("transpose_b", False)
+                    and not x.attrs.get("transpose_a", False) and id(x.outputs[0]) not in kept
+                    and _static2(x.outputs[0], shapes) is not None):
+                pg.dx = x
+                break
     return found
 
 
-def _product_grad_emitter(op, attrs, nm):
+def _split_state_only(g):
+    """(nodes computable from variables and constants alone, the other nodes), each in
+    graph order, and the ids of the first group's outputs and of the variable and
+    constant inputs: pure (non-stateful) nodes whose inputs are all such values."""
+    early = {id(t) for t, k in zip(g.inputs, g.input_kinds) if k != "arg"}
+    first, rest = [], []
+    for n in g.nodes:
+        if not n.op.stateful and n.outputs and all(id(t) in early for t in n.inputs):
+            early.update(id(o) for o in n.outputs)
+            first.append(n)
+        else:
+            rest.append(n)
+    return first, rest, early
+
+
+def _input_only(g):
+    """ids of the values computable before any argument is read (see `_split_state_only`)."""
+    return _split_state_only(g)[2]
+
+
+def _hoisted(g):
+    """g.nodes with the pure nodes that depend only on variables and constants first (each
+    group in its order): values never change within a step (variables are read once, at
+    the start, and written at the end), so this changes no result; it lets an update
+    that needs them (Adam's bias-corrected step size) run where the input gradient is
+    due, before any node that reads an argument."""
+    first, rest, _ = _split_state_only(g)
+    return first + rest
+
+
+def _product_grad_emitter(op, attrs, nm, with_dx):
     """`_out_kwarg_emitter` of an update whose inputs are (w, a, b, ...): passes the
-    gradient as the pair ``(a, b)``."""
+    gradient as the pair ``(a, b)``; `with_dx`: its first output is the input gradient,
+    passed as ``(a, b, dx)``."""
     emit_update = _out_kwarg_emitter(op, attrs, nm)
 
     def emit(args, outs):
+        if with_dx:
+            return emit_update([args[0], "(%s, %s, %s)" % (args[1], args[2], outs[0])] + list(args[3:]), outs[1:])
         return emit_update([args[0], "(%s, %s)" % (args[1], args[2])] + list(args[3:]), outs)
     return emit
 
@@ -327,9 +394,26 @@ def build(g, shapes, name="fn"):
         return shapes.get(id(t))
 
     product_grads = _product_grad_updates(g, shapes)
-    folded = {id(m) for m in product_grads.values()}
-    for ni, n in enumerate(g.nodes):
+    folded = {id(pg.grad) for pg in product_grads.values()}
+    nodes = g.nodes
+    with_dx = {id(pg.dx): pg for pg in product_grads.values() if pg.dx is not None}
+    if with_dx:
+        folded.update(id(pg.update) for pg in with_dx.values())
+        nodes = _hoisted(g)
+    for ni, n in enumerate(nodes):
         if id(n) in folded:
+            continue
+        pg = with_dx.get(id(n))
+        if pg is not None:
+            u = pg.update
+            outs = [n.outputs[0]] + list(u.outputs)
+            for o in outs:
+                val(id(o), shapes.get(id(o)), o._dtype)
+            ins = [id(t) for t in u.inputs]
+            ins[1:2] = [id(t) for t in pg.grad.inputs]
+            instrs.append(memory.Instr(ins, [id(o) for o in outs], out=True, inplace=False,
+                                       emit=_product_grad_emitter(u.op, u.attrs, nm, True), node=u,
+                                       label=u.op.name))
             continue
         if is_fused(n):
             region = n.attrs["region"]
@@ -396,10 +480,10 @@ def build(g, shapes, name="fn"):
                     val(id(o), d, o._dtype)
                 ins = [id(t) for t in n.inputs]
                 emit = _out_kwarg_emitter(op, n.attrs, nm)
-                product = product_grads.get(id(n))
-                if product is not None:
-                    ins[1:2] = [id(t) for t in product.inputs]
-                    emit = _product_grad_emitter(op, n.attrs, nm)
+                pg = product_grads.get(id(n))
+                if pg is not None:
+                    ins[1:2] = [id(t) for t in pg.grad.inputs]
+                    emit = _product_grad_emitter(op, n.attrs, nm, False)
                 instrs.append(memory.Instr(ins, [id(o) for o in n.outputs], out=True, inplace=False,
                                            emit=emit, node=n, label=op.name))
                 continue

@@ -106,7 +106,9 @@ def _prepared(kernel, body, unpack):
     The gradient (the second array) may be a pair `(a, b)` standing for ``a.T @ b``: the
     compiled backend passes a Dense kernel's gradient that way when nothing else reads it
     (`cpu_backend._product_grad_updates`), and the C++ update computes it in cache-sized
-    chunks without storing it; the op's body gets the product computed."""
+    chunks without storing it; the op's body gets the product computed. A triple
+    `(a, b, dx)` also writes the layer's input gradient ``b @ w.T`` (w before the update)
+    into `dx`."""
     def prepare(attrs):
         fast = _K.optim.native_into(kernel, **attrs)
 
@@ -117,7 +119,9 @@ def _prepared(kernel, body, unpack):
                 except (ValueError, TypeError):
                     pass
             if type(arrays[1]) is tuple:
-                a, b = arrays[1]
+                a, b = arrays[1][:2]
+                if len(arrays[1]) == 3:     # also the input gradient b w^T, from w before the update
+                    xp.matmul(b, arrays[0].T, out=arrays[1][2])
                 arrays = (arrays[0], xp.matmul(a.T, b)) + arrays[2:]
             return body(xp, *arrays, out=out, **attrs)
         return run

@@ -1,6 +1,7 @@
 """Whole training steps: compiled equals eager (losses and weights), traces once per
 signature, and the compiled step is faster; Keras fit runs compiled by default."""
 import os
+import re
 import sys
 import time
 
@@ -159,11 +160,15 @@ def test_product_gradient_falls_back_to_the_stored_product():
     want = [np.empty_like(w) for _ in range(3)]
     run(np, w, a.T @ b, m, v, alpha, out=tuple(want))
     for impl in ("native", "reference"):
-        got = [np.empty_like(w) for _ in range(3)]
-        with optimizer_ops.use_kernels(impl):
-            run(np, w, (a, b), m, v, alpha, out=tuple(got))
-        for x, y in zip(got, want):
-            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+        for with_dx in (False, True):
+            got = [np.empty_like(w) for _ in range(3)]
+            dx = np.full((32, 33), np.nan, np.float32)
+            with optimizer_ops.use_kernels(impl):
+                run(np, w, (a, b, dx) if with_dx else (a, b), m, v, alpha, out=tuple(got))
+            for x, y in zip(got, want):
+                np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+            if with_dx:
+                np.testing.assert_allclose(dx, b @ w.T, rtol=1e-5, atol=1e-6)
 
 
 
@@ -181,5 +186,56 @@ def test_notes_cnn_compiled_matches_eager():
     for a, b in zip(eager_model.trainable_weights, comp_model.trainable_weights):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-6)
     source = comp_step.get_concrete_function(gf.constant(data[0][0]), gf.constant(data[0][1])).program.plans[0].source
-    assert (", (" in source) == gemm.use_direct(36864, 32, 128, True, False)
+    # with the direct loops: (x, dy, dx): the input gradient comes from the same pass
+    assert bool(re.search(r", \(\w+, \w+, \w+\), ", source)) == gemm.use_direct(36864, 32, 128, True, False)
     assert comp_step.experimental_get_tracing_count() == 1
+
+
+def test_stacked_dense_input_gradient_comes_from_the_update_pass(monkeypatch):
+    """Two Dense layers: the second one's input gradient dy w^T is written by its Adam
+    update's pass over w (before updating it), and the step size Adam needs is computed
+    first (nodes of variables and constants only are moved to the front). Same bits as
+    without the fusion, eager within float rounding."""
+    from gpuflow import keras
+    from gpuflow.compiler import cpu_backend
+    from gpuflow.kernels import gemm
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((32, 512)).astype(np.float32)
+    y = rng.standard_normal((32, 128)).astype(np.float32)
+
+    def make(compiled):
+        gf.random.set_seed(5)
+        model = keras.Sequential([keras.Input(shape=(512,)), keras.layers.Dense(4096, activation="relu"),
+                                  keras.layers.Dense(128)])      # 32 x 4096 x 128: the direct loops' size
+        opt = keras.optimizers.Adam(0.001)
+
+        def step(xb, yb):
+            with gf.GradientTape() as tape:
+                loss = gf.reduce_mean(gf.square(model(xb) - yb))
+            grads = tape.gradient(loss, model.trainable_weights)
+            opt.apply_gradients(zip(grads, model.trainable_weights))
+            return loss
+        return (gf.function(step) if compiled else step), model
+
+    real = cpu_backend._product_grad_updates
+
+    def without_dx(g, shapes):
+        found = real(g, shapes)
+        for pg in found.values():
+            pg.dx = None
+        return found
+    runs = {}
+    for name in ("fused", "unfused", "eager"):
+        monkeypatch.setattr(cpu_backend, "_product_grad_updates", without_dx if name == "unfused" else real)
+        step, model = make(name != "eager")
+        losses = [float(step(x, y)) for _ in range(3)]
+        runs[name] = (losses, [w.numpy() for w in model.trainable_weights])
+        if name == "fused":
+            source = step.get_concrete_function(gf.constant(x), gf.constant(y)).program.plans[0].source
+            assert bool(re.search(r", \(\w+, \w+, \w+\), ", source)) == gemm.use_direct(4096, 32, 128, True, False)
+    assert runs["fused"][0] == runs["unfused"][0]
+    for a, b in zip(runs["fused"][1], runs["unfused"][1]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(runs["fused"][0], runs["eager"][0], rtol=1e-5)
+    for a, b in zip(runs["fused"][1], runs["eager"][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -455,16 +455,24 @@ def test_product_gradient_equals_the_stored_product(isa, kmn, rng):
         lambda g, o: C.sgd_momentum_update(w, g, m, 0.01, 0.9, True, o[0], o[1]),
         lambda g, o: C.rmsprop_update(w, g, v, m, None, 0.01, 0.9, 0.1, 0.0, 1e-7, o[0], o[1], o[2], None),
     ]
+    dx_want = C.gemm(b, w, False, True)
     for call in calls:
         want = [np.full_like(w, np.nan) for _ in range(4)]
         got = [np.full_like(w, np.nan) for _ in range(4)]
+        got3 = [np.full_like(w, np.nan) for _ in range(4)]
+        dx = np.full((k, mm), np.nan, np.float32)
         call(g, want)
         call((a, b), got)
-        for x, y in zip(got, want):
+        call((a, b, dx), got3)      # also the input gradient b w^T, from w before the update
+        for x, y, z in zip(got, want, got3):
             np.testing.assert_array_equal(x, y)
-    # in place (the outputs are the inputs they replace)
+            np.testing.assert_array_equal(z, y)
+        np.testing.assert_array_equal(dx, dx_want)
+    # in place (the outputs are the inputs they replace): dx still from the old weight
     w2, m2, v2 = w.copy(), m.copy(), v.copy()
-    C.adam_update(w2, (a, b), m2, v2, None, 0.001, 0.1, 0.001, 1e-7, w2, m2, v2, None)
+    dx = np.empty((k, mm), np.float32)
+    C.adam_update(w2, (a, b, dx), m2, v2, None, 0.001, 0.1, 0.001, 1e-7, w2, m2, v2, None)
+    np.testing.assert_array_equal(dx, dx_want)
     want = [np.empty_like(w) for _ in range(3)]
     C.adam_update(w, g, m, v, None, 0.001, 0.1, 0.001, 1e-7, *want, None)
     for x, y in zip((w2, m2, v2), want):
@@ -484,8 +492,12 @@ def test_product_gradient_rejects_bad_input():
         adam((a, np.ones((4, 4), np.float32)))
     with pytest.raises(ValueError, match="must have the weight's shape"):
         adam((np.ones((3, 6), np.float32), b))
-    with pytest.raises(ValueError, match="a pair \\(a, b\\) for g = a\\^T b, got a tuple of 3"):
-        adam((a, b, b))
+    with pytest.raises(ValueError, match="a pair \\(a, b\\) for g = a\\^T b or a triple .* got a tuple of 4"):
+        adam((a, b, b, b))
+    with pytest.raises(ValueError, match="dx \\(= b w\\^T\\).*shape mismatch|shape mismatch.*dx"):
+        adam((a, b, np.empty((6, 4), np.float32)))
+    with pytest.raises(ValueError, match="dx \\(= b w\\^T\\) shares memory"):
+        adam((a, b, o[0].reshape(-1)[:24].reshape(4, 6)))      # dx inside the w output
     with pytest.raises(TypeError, match="float32"):
         adam((a.astype(np.float64), b))
     with pytest.raises(TypeError, match="needs float32 weights"):
