@@ -95,6 +95,18 @@ def test_keras_fit_runs_compiled_and_matches_eager():
     np.testing.assert_allclose(hist[False], hist[True], rtol=1e-5)
 
 
+def _mse_step(model, opt, compiled):
+    """A training step of `model` (a layer or model) on the mean squared error with `opt`,
+    wrapped in gf.function when `compiled`."""
+    def step(xb, yb):
+        with gf.GradientTape() as tape:
+            loss = gf.reduce_mean(gf.square(model(xb) - yb))
+        grads = tape.gradient(loss, model.trainable_weights)
+        opt.apply_gradients(zip(grads, model.trainable_weights))
+        return loss
+    return gf.function(step) if compiled else step
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "sgd_momentum", "rmsprop"])
 def test_dense_kernel_gradient_goes_to_the_update_as_a_product(optimizer, monkeypatch):
     """A Dense kernel's gradient x^T dy (skinny, float32, read by nothing else) reaches
@@ -114,15 +126,7 @@ def test_dense_kernel_gradient_goes_to_the_update_as_a_product(optimizer, monkey
         gf.random.set_seed(3)
         layer = keras.layers.Dense(128)
         layer.build((None, 4096))
-        opt = make_opt()
-
-        def step(xb, yb):
-            with gf.GradientTape() as tape:
-                loss = gf.reduce_mean(gf.square(layer(xb) - yb))
-            grads = tape.gradient(loss, layer.trainable_weights)
-            opt.apply_gradients(zip(grads, layer.trainable_weights))
-            return loss
-        return (gf.function(step) if compiled else step), layer
+        return _mse_step(layer, make_opt(), compiled), layer
 
     runs = {}
     for name in ("product", "stored", "eager"):
@@ -207,15 +211,7 @@ def test_stacked_dense_input_gradient_comes_from_the_update_pass(monkeypatch):
         gf.random.set_seed(5)
         model = keras.Sequential([keras.Input(shape=(512,)), keras.layers.Dense(4096, activation="relu"),
                                   keras.layers.Dense(128)])      # 32 x 4096 x 128: the direct loops' size
-        opt = keras.optimizers.Adam(0.001)
-
-        def step(xb, yb):
-            with gf.GradientTape() as tape:
-                loss = gf.reduce_mean(gf.square(model(xb) - yb))
-            grads = tape.gradient(loss, model.trainable_weights)
-            opt.apply_gradients(zip(grads, model.trainable_weights))
-            return loss
-        return (gf.function(step) if compiled else step), model
+        return _mse_step(model, keras.optimizers.Adam(0.001), compiled), model
 
     real = cpu_backend._product_grad_updates
 
