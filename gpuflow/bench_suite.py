@@ -244,6 +244,7 @@ def machine_info():
         "physical_cores": cores,
         "threads_per_core": tpc,
         "avx512": (" avx512f" in flags) if flags else None,
+        "avx2": (" avx2" in flags and " fma" in flags) if flags else None,
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
                        if k in os.environ},
         "blas": blas_info(),
@@ -264,9 +265,10 @@ def _machine_lines(m):
     load = lambda v: ", ".join("%.2f" % x for x in v) if v else "n/a"
     lines = [
         "machine: %s; Python %s, NumPy %s" % (m["platform"], m["python"], m["numpy"]),
-        "CPU: %s; %s logical CPUs (%s), %s usable; AVX-512: %s" % (
+        "CPU: %s; %s logical CPUs (%s), %s usable; AVX-512: %s; AVX2 + FMA: %s" % (
             m["cpu_model"], m["logical_cpus"], cores, m["usable_cpus"],
-            {True: "yes", False: "no", None: "unknown"}[m["avx512"]]),
+            {True: "yes", False: "no", None: "unknown"}[m["avx512"]],
+            {True: "yes", False: "no", None: "unknown"}[m.get("avx2")]),
         "BLAS: %s %s; runtime pools (%s): %s%s" % (
             blas.get("name"), blas.get("version") or "", blas.get("threadpools_source"), pools,
             "; env " + ", ".join("%s=%s" % kv for kv in m["thread_env"].items()) if m["thread_env"] else ""),

@@ -708,7 +708,7 @@ def _matmul(xp, a, b, transpose_a=False, transpose_b=False):
         a = _t(xp, a)
     if transpose_b:
         b = _t(xp, b)
-    # NumPy: skinny float32 products run on gpuflow's AVX-512 loops (gpuflow.kernels.gemm)
+    # NumPy: skinny float32 products run on gpuflow's direct loops (AVX-512 or AVX2; gpuflow.kernels.gemm)
     return _gemm.matmul(a, b) if xp is np else xp.matmul(a, b)
 
 
