@@ -19,9 +19,9 @@ and step; measured in the notes' CNN step, whose Dense kernel has 4.7M weights: 
 update 4.5 ms -> 3.0 ms). An update whose gradient is a skinny float32 product ``a^T b``
 read by nothing else (a Dense kernel's gradient) gets the pair ``(a, b)`` instead, and the
 C++ update computes the product chunk by chunk on the direct GEMM loops while it updates
-(`_product_grad_updates`): the gradient is never stored; where the layer's input gradient
-``b w^T`` is in the graph too, the same pass over w writes it (``(a, b, dx)``). Other ops call their
-implementation (the registered CPU kernel or the `xp` body) directly.
+(`_product_grad_updates`): the gradient is never stored; where the layer's input
+gradient ``b w^T`` is in the graph too, the same pass over w writes it (``(a, b, dx)``).
+Other ops call their implementation (the registered CPU kernel or the `xp` body) directly.
 """
 import keyword
 import sys
@@ -271,16 +271,20 @@ def _product_grad_updates(g, shapes):
     that the direct GEMM loops take (`gemm.use_direct`), read by nothing but the update:
     the update gets ``(a, b)`` and computes the product itself (see the module docstring).
     Where the layer's input gradient ``matmul(b, w, transpose_b=True)`` of the same b and
-    the update's weight w is in the graph too, and the update's other inputs can be ready
-    before it (graph inputs, or pure nodes that depend only on graph inputs, which
-    `_hoisted` moves to the front), the update gets ``(a, b, dx)`` and runs in its place:
-    one pass over the weight for the input gradient and the update."""
+    the update's weight w is in the graph too, a is computed before it, and the update's
+    other inputs can be ready before it (variables, constants, or pure nodes that depend
+    only on them, which `_hoisted` moves to the front), the update gets ``(a, b, dx)`` and
+    runs in its place: one pass over the weight for the input gradient and the update."""
     readers = {}
     for n in g.nodes:
         for t in n.inputs:
             readers.setdefault(id(t), []).append(n)
     kept = {id(t) for t in g.outputs} | {id(t) for _, t in g.state.values()}
     early = _input_only(g)
+    position = {}
+    for i, n in enumerate(g.nodes):
+        for o in n.outputs:
+            position[id(o)] = i
     found = {}
     for n in g.nodes:
         if (n.op.name != "matmul" or len(n.outputs) != 1 or n.op.kernels.get("CPU")
@@ -308,7 +312,8 @@ def _product_grad_updates(g, shapes):
             if (x.op.name == "matmul" and len(x.outputs) == 1 and not x.op.kernels.get("CPU")
                     and x.inputs[0] is b and x.inputs[1] is w and x.attrs.get("transpose_b", False)
                     and not x.attrs.get("transpose_a", False) and id(x.outputs[0]) not in kept
-                    and _static2(x.outputs[0], shapes) is not None):
+                    and _static2(x.outputs[0], shapes) is not None
+                    and position.get(id(a), -1) < position[id(x.outputs[0])]):
                 pg.dx = x
                 break
     return found
