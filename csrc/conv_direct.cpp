@@ -130,12 +130,19 @@ void winograd_kernel_grad(const float* du, index_t C, index_t OC, int m, float* 
 }
 
 // Tiles per Winograd block: their transformed inputs and products ((m+2)^2 *
-// (C + OC) floats a tile) take at most about 192 KB, so they stay in L2 between
-// the steps, in multiples of 6 (the GEMM tiles' rows).  Measured on the notes'
-// second convolution (2 cores, AVX2): 6 to 60 tiles a block all within 10%.
-index_t winograd_block(const Geometry& g, int m) {
+// (C + OC) floats a tile) take at most about `kb` KB, so they stay in L2 between
+// the steps, in multiples of 6 (the GEMM tiles' rows), and the stride between
+// two transform positions is not a multiple of 4 KB (stores 4 KB apart wait on
+// each other: 48 tiles of 64 channels took 4.2 ms for the notes' kernel
+// gradient, 30 and 60 tiles 3.7 and 3.4 ms).  The forward takes 192 KB (6 to
+// 60 tiles all within 10% there), the kernel gradient 384 KB: its GEMMs sum
+// over the block's tiles, so longer blocks mean fewer accumulator round trips.
+index_t winograd_block(const Geometry& g, int m, index_t kb) {
   const index_t per_tile = (m + 2) * (m + 2) * (g.C + g.OC);
-  return 6 * std::max<index_t>(1, std::min<index_t>(16, (index_t(192) << 8) / per_tile / 6));
+  index_t block = 6 * std::max<index_t>(1, std::min<index_t>(16, (kb << 8) / per_tile / 6));
+  auto aliased = [&](index_t t) { return (t * g.C * 4) % 4096 == 0 || (t * g.OC * 4) % 4096 == 0; };
+  if (block > 6 && aliased(block)) block -= 6;
+  return block;
 }
 
 // The Winograd tiles 'auto' takes (see winograd_tile).  Measured on 2 AVX2
@@ -196,7 +203,7 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
   if (const int m = winograd_tile(K, algorithm, g, kForwardTile)) {
     const std::vector<float> u = winograd_kernel(cdata<float>(w), g.C, g.OC, m);
     const index_t TH = (g.OH + m - 1) / m, TW = (g.OW + m - 1) / m, tiles = g.N * TH * TW;
-    const index_t per_tile = (m + 2) * (m + 2) * (g.C + g.OC), block = winograd_block(g, m);
+    const index_t per_tile = (m + 2) * (m + 2) * (g.C + g.OC), block = winograd_block(g, m, 192);
     const index_t blocks = (tiles + block - 1) / block;
     const int nt = std::max(1, compute_threads());
     std::vector<float> scratch(static_cast<size_t>(nt * block * per_tile));
@@ -297,7 +304,7 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
     // G^T du G (see winograd_filter_tiles).
     const std::vector<float> zeros(static_cast<size_t>(g.C), 0.0f);
     const index_t TH = (g.OH + m - 1) / m, TW = (g.OW + m - 1) / m, tiles = g.N * TH * TW;
-    const index_t nn = (m + 2) * (m + 2), per_tile = nn * (g.C + g.OC), block = winograd_block(g, m);
+    const index_t nn = (m + 2) * (m + 2), per_tile = nn * (g.C + g.OC), block = winograd_block(g, m, 384);
     std::vector<float> scratch(static_cast<size_t>(compute_threads() * block * per_tile));
     std::vector<float> du(static_cast<size_t>(nn * g.C * g.OC));
     const convd::WinoArgs a{cdata<float>(x), nullptr, nullptr, g.N, g.Hp, g.Wp, g.C, g.OC, g.OH, g.OW,
