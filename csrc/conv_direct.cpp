@@ -372,23 +372,15 @@ py::array gemm(const py::array& a, const py::array& b, bool trans_a, bool trans_
 #if GF_CONV_DIRECT
   if (trans_b) {
     // C^T[N, M] = b[N, K] a^T[K, M] (a^T is copied: the caller's M is small), in
-    // chunks of 96 rows of b written to a per-chunk buffer and copied transposed
-    // into c (contiguous runs of 96), which beats scattered stores 2x.
+    // chunks of 96 rows of b (see nt_columns).
     std::vector<float> at(static_cast<size_t>(Ka * M));
-    const float* ap = cdata<float>(a);
     py::gil_scoped_release release;
-    for (index_t m = 0; m < M; ++m)
-      for (index_t k = 0; k < Ka; ++k) at[k * M + m] = ap[m * Ka + k];
+    convd::transpose(cdata<float>(a), M, Ka, at.data());
     const index_t rchunk = 96, rows = (N + rchunk - 1) / rchunk;
     parallel_items(rows, work, [&](index_t r) {
       const index_t n0 = r * rchunk, n1 = std::min(N, n0 + rchunk);
       std::vector<float> buf(static_cast<size_t>((n1 - n0) * M));
-      convd::GemmArgs g{cdata<float>(b) + n0 * Ka, at.data(), buf.data(), n1 - n0, M, Ka, Ka, M, M, Ka};
-      for (index_t j = 0; j < M; j += convd::kBlockCols) kern.gemm_nn(g, 0, n1 - n0, j);
-      for (index_t m = 0; m < M; ++m) {
-        float* dst = cp + m * N + n0;
-        for (index_t i = 0; i < n1 - n0; ++i) dst[i] = buf[i * M + m];
-      }
+      convd::nt_columns(kern, cdata<float>(b) + n0 * Ka, n1 - n0, Ka, at.data(), M, buf.data(), cp + n0, N);
     });
     return c;
   }
@@ -447,6 +439,21 @@ const Kernels* active_kernels() {
   }
 #endif
   return nullptr;
+}
+
+void transpose(const float* in, index_t rows, index_t cols, float* out) {
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
+}
+
+void nt_columns(const Kernels& k, const float* b_rows, index_t rows, index_t K, const float* at,
+                index_t M, float* buf, float* c_col, index_t ldc) {
+  const GemmArgs g{b_rows, at, buf, rows, M, K, K, M, M, 256};
+  for (index_t j = 0; j < M; j += kBlockCols) k.gemm_nn(g, 0, rows, j);
+  for (index_t m = 0; m < M; ++m) {
+    float* dst = c_col + m * ldc;
+    for (index_t i = 0; i < rows; ++i) dst[i] = buf[i * M + m];
+  }
 }
 
 }  // namespace convd

@@ -113,6 +113,16 @@ Kernels avx512_kernels();
 Kernels avx2_kernels();
 #endif
 
+// out[cols, rows] = in[rows, cols]^T.
+void transpose(const float* in, index_t rows, index_t cols, float* out);
+
+// Columns [n0, n0 + rows) of C[M, N] = A B^T, from those rows of B (b_rows:
+// B + n0 * K, rows K floats apart) and at = A^T [K, M]: the NN loops give
+// them as rows in buf ([rows, M]), copied transposed into c_col (C + n0, rows
+// ldc floats apart) in contiguous runs, which beats scattered stores 2x.
+void nt_columns(const Kernels& k, const float* b_rows, index_t rows, index_t K, const float* at,
+                index_t M, float* buf, float* c_col, index_t ldc);
+
 }  // namespace convd
 }  // namespace gf
 

@@ -130,34 +130,25 @@ struct ProductGrad {
   const float* bt;   // b^T [N, K] (with dx)
 };
 
-template <typename S>
-void run_update_product(int kind, const Args<S>& a, const ProductGrad& pg) {
+void run_update_product(int kind, const Args<float>& a, const ProductGrad& pg) {
   const convd::Kernels* kern = convd::active_kernels();
   // Rows per chunk: a multiple of 6 (the GEMM tiles' rows), about 48 KB.
   const index_t N = pg.N, M = pg.M;
   const index_t rc = 6 * std::max<index_t>(1, (index_t(12) << 10) / N / 6);
   const index_t chunks = (M + rc - 1) / rc;
   const index_t K = pg.K, per_thread = rc * (N + K);
-  std::vector<S> scratch(static_cast<size_t>(std::max(1, compute_threads()) * per_thread));
+  std::vector<float> scratch(static_cast<size_t>(std::max(1, compute_threads()) * per_thread));
   py::gil_scoped_release release;
   parallel_items(chunks, M * N * K * (pg.dx != nullptr ? 2 : 1), [&](index_t c) {
     const index_t i0 = c * rc, rows = std::min(M, i0 + rc) - i0;
-    S* buf = scratch.data() + static_cast<size_t>(thread_id()) * per_thread;
+    float* buf = scratch.data() + static_cast<size_t>(thread_id()) * per_thread;
     const convd::GemmArgs g{pg.a + i0, pg.b, buf, rows, N, K, M, N, N, K};
     for (index_t j0 = 0; j0 < N; j0 += convd::kBlockCols) kern->gemm_tn(g, 0, rows, j0);
     const index_t off = i0 * N;
-    if (pg.dx != nullptr) {
-      // dx[:, i0 + r] = w[i0 + r, :] b^T, as rows [rows, K] in buf + rc * N,
-      // written to dx's columns.
-      S* xt = buf + rc * N;
-      const convd::GemmArgs gx{a.in[0] + off, pg.bt, xt, rows, K, N, N, K, K, 256};
-      for (index_t j0 = 0; j0 < K; j0 += convd::kBlockCols) kern->gemm_nn(gx, 0, rows, j0);
-      for (index_t k = 0; k < K; ++k) {
-        float* dst = pg.dx + k * M + i0;
-        for (index_t r = 0; r < rows; ++r) dst[r] = xt[r * K + k];
-      }
+    if (pg.dx != nullptr) {  // dx[:, i0 + r] = b w[i0 + r, :]^T
+      convd::nt_columns(*kern, a.in[0] + off, rows, N, pg.bt, K, buf + rc * N, pg.dx + i0, M);
     }
-    Args<S> s = a;
+    Args<float> s = a;
     for (int k = 0; k < optim::kMaxIn; ++k) s.in[k] = a.in[k] != nullptr ? a.in[k] + off : nullptr;
     for (int k = 0; k < optim::kMaxOut; ++k) s.out[k] = a.out[k] != nullptr ? a.out[k] + off : nullptr;
     s.in[1] = buf;
@@ -258,61 +249,65 @@ py::array as_array(const char* kernel, const char* name, const py::object& o) {
   return o.cast<py::array>();
 }
 
+// run() for a gradient given as a product (see grad_operand): ins[1] is the
+// weight itself, a placeholder that passed check_operands; a, b (and dx) are
+// checked here.
+void run_product(const char* kernel, int kind, FloatKind fk, const std::vector<Operand>& ins,
+                 const std::vector<Operand>& outs, const std::vector<double>& coef, int flags,
+                 const py::tuple& product) {
+  if (fk != FloatKind::kF32) {
+    type_error(kernel, "a gradient given as a product (a, b) needs float32 weights, got " +
+                           describe(ins[0].name, ins[0].array));
+  }
+  if (convd::active_kernels() == nullptr) {
+    value_error(kernel, "a gradient given as a product (a, b) needs the direct GEMM loops "
+                        "(a CPU with AVX-512F or AVX2 + FMA; conv_direct_available())");
+  }
+  const py::array a = as_array(kernel, "a (of g = a^T b)", product[0]);
+  const py::array b = as_array(kernel, "b (of g = a^T b)", product[1]);
+  const bool with_dx = product.size() == 3;
+  check_float_array(kernel, "a (of g = a^T b)", a, FloatKind::kF32, 2);
+  check_float_array(kernel, "b (of g = a^T b)", b, FloatKind::kF32, 2);
+  const py::array& w = ins[0].array;
+  if (a.shape(0) != b.shape(0) || w.ndim() != 2 || w.shape(0) != a.shape(1) ||
+      w.shape(1) != b.shape(1)) {
+    value_error(kernel, "g = a^T b must have the weight's shape: " + describe("a", a) + ", " +
+                            describe("b", b) + ", " + describe(ins[0].name, w));
+  }
+  for (const Operand& o : outs) {
+    if (overlaps(o.array, a) || overlaps(o.array, b)) {
+      value_error(kernel, std::string("output ") + o.name + " shares memory with a or b of g = a^T b");
+    }
+  }
+  py::array dx;
+  std::vector<float> bt;
+  if (with_dx) {
+    dx = as_array(kernel, "dx (= b w^T)", product[2]);
+    check_float_array(kernel, "dx (= b w^T)", dx, FloatKind::kF32, 2);
+    check_shape(kernel, "dx (= b w^T)", dx, {b.shape(0), w.shape(0)});
+    if (!dx.writeable()) value_error(kernel, "dx " + describe("dx", dx) + " is read-only");
+    bool shared = overlaps(dx, a) || overlaps(dx, b);
+    for (const Operand& o : ins) shared = shared || overlaps(dx, o.array);
+    for (const Operand& o : outs) shared = shared || overlaps(dx, o.array);
+    if (shared) value_error(kernel, "dx (= b w^T) shares memory with another operand");
+    bt.resize(static_cast<size_t>(b.size()));
+    convd::transpose(cdata<float>(b), b.shape(0), b.shape(1), bt.data());
+  }
+  if (w.size() == 0) {
+    if (with_dx) std::fill(static_cast<float*>(dx.mutable_data()), static_cast<float*>(dx.mutable_data()) + dx.size(), 0.0f);
+    return;
+  }
+  const ProductGrad pg{cdata<float>(a), cdata<float>(b), a.shape(0), a.shape(1), b.shape(1),
+                       with_dx ? static_cast<float*>(dx.mutable_data()) : nullptr, bt.data()};
+  run_update_product(kind, make_args<float>(ins, outs, coef, flags), pg);
+}
+
 void run(const char* kernel, int kind, const std::vector<Operand>& ins,
          const std::vector<Operand>& outs, const std::vector<double>& coef,
          int flags, const py::tuple& product = py::tuple()) {
   const FloatKind fk = check_operands(kernel, ins, outs);
   if (!product.empty()) {
-    // g = a^T b: ins[1] is the weight itself, a placeholder that passed the
-    // checks above; a and b are checked here.
-    if (fk != FloatKind::kF32) {
-      type_error(kernel, "a gradient given as a product (a, b) needs float32 weights, got " +
-                             describe(ins[0].name, ins[0].array));
-    }
-    if (convd::active_kernels() == nullptr) {
-      value_error(kernel, "a gradient given as a product (a, b) needs the direct GEMM loops "
-                          "(a CPU with AVX-512F or AVX2 + FMA; conv_direct_available())");
-    }
-    const py::array a = as_array(kernel, "a (of g = a^T b)", product[0]);
-    const py::array b = as_array(kernel, "b (of g = a^T b)", product[1]);
-    const bool with_dx = product.size() == 3;
-    check_float_array(kernel, "a (of g = a^T b)", a, FloatKind::kF32, 2);
-    check_float_array(kernel, "b (of g = a^T b)", b, FloatKind::kF32, 2);
-    const py::array& w = ins[0].array;
-    if (a.shape(0) != b.shape(0) || w.ndim() != 2 || w.shape(0) != a.shape(1) ||
-        w.shape(1) != b.shape(1)) {
-      value_error(kernel, "g = a^T b must have the weight's shape: " + describe("a", a) + ", " +
-                              describe("b", b) + ", " + describe(ins[0].name, w));
-    }
-    for (const Operand& o : outs) {
-      if (overlaps(o.array, a) || overlaps(o.array, b)) {
-        value_error(kernel, std::string("output ") + o.name + " shares memory with a or b of g = a^T b");
-      }
-    }
-    py::array dx;
-    std::vector<float> bt;
-    if (with_dx) {
-      dx = as_array(kernel, "dx (= b w^T)", product[2]);
-      check_float_array(kernel, "dx (= b w^T)", dx, FloatKind::kF32, 2);
-      check_shape(kernel, "dx (= b w^T)", dx, {b.shape(0), w.shape(0)});
-      if (!dx.writeable()) value_error(kernel, "dx " + describe("dx", dx) + " is read-only");
-      bool shared = overlaps(dx, a) || overlaps(dx, b);
-      for (const Operand& o : ins) shared = shared || overlaps(dx, o.array);
-      for (const Operand& o : outs) shared = shared || overlaps(dx, o.array);
-      if (shared) value_error(kernel, "dx (= b w^T) shares memory with another operand");
-      const index_t K = b.shape(0), N = b.shape(1);
-      const float* bp = cdata<float>(b);
-      bt.resize(static_cast<size_t>(N * K));
-      for (index_t k = 0; k < K; ++k)
-        for (index_t n = 0; n < N; ++n) bt[n * K + k] = bp[k * N + n];
-    }
-    if (w.size() == 0) {
-      if (with_dx) std::fill(static_cast<float*>(dx.mutable_data()), static_cast<float*>(dx.mutable_data()) + dx.size(), 0.0f);
-      return;
-    }
-    const ProductGrad pg{cdata<float>(a), cdata<float>(b), a.shape(0), a.shape(1), b.shape(1),
-                         with_dx ? static_cast<float*>(dx.mutable_data()) : nullptr, bt.data()};
-    run_update_product(kind, make_args<float>(ins, outs, coef, flags), pg);
+    run_product(kernel, kind, fk, ins, outs, coef, flags, product);
     return;
   }
   if (ins[0].array.size() == 0) return;

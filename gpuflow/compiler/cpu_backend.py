@@ -280,7 +280,7 @@ def _product_grad_updates(g, shapes):
         for t in n.inputs:
             readers.setdefault(id(t), []).append(n)
     kept = {id(t) for t in g.outputs} | {id(t) for _, t in g.state.values()}
-    early = _input_only(g)
+    early = _split_state_only(g)[2]
     position = {}
     for i, n in enumerate(g.nodes):
         for o in n.outputs:
@@ -332,11 +332,6 @@ def _split_state_only(g):
         else:
             rest.append(n)
     return first, rest, early
-
-
-def _input_only(g):
-    """ids of the values computable before any argument is read (see `_split_state_only`)."""
-    return _split_state_only(g)[2]
 
 
 def _hoisted(g):
