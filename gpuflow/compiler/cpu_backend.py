@@ -302,11 +302,11 @@ def _product_grad_updates(g, shapes):
         ad, bd = _static2(a, shapes), _static2(b, shapes)
         if ad is None or bd is None or not _gemm.use_direct(ad[1], ad[0], bd[1], True, False):
             continue
+        if any(shapes.get(id(o)) is None or None in shapes.get(id(o)) for o in u.outputs):
+            continue
         pg = found[id(u)] = _ProductGrad(u, n)
         w = u.inputs[0]
-        others = [t for k, t in enumerate(u.inputs) if k != 1]
-        if not all(id(t) in early for t in others) or any(
-                shapes.get(id(o)) is None or None in shapes.get(id(o)) for o in u.outputs):
+        if not all(id(t) in early for k, t in enumerate(u.inputs) if k != 1):
             continue
         for x in readers.get(id(b), []):
             if (x.op.name == "matmul" and len(x.outputs) == 1 and not x.op.kernels.get("CPU")
@@ -393,27 +393,26 @@ def build(g, shapes, name="fn"):
     def dims_of(t):
         return shapes.get(id(t))
 
-    product_grads = _product_grad_updates(g, shapes)
-    folded = {id(pg.grad) for pg in product_grads.values()}
-    nodes = g.nodes
-    with_dx = {id(pg.dx): pg for pg in product_grads.values() if pg.dx is not None}
-    if with_dx:
-        folded.update(id(pg.update) for pg in with_dx.values())
-        nodes = _hoisted(g)
+    # Product-gradient updates run at the update's place, or with the input gradient at
+    # that matmul's place (the update's own node and the gradient's matmul then vanish).
+    product_grads = _product_grad_updates(g, shapes).values()
+    fused_at = {id(pg.dx if pg.dx is not None else pg.update): pg for pg in product_grads}
+    folded = {id(pg.grad) for pg in product_grads} | {id(pg.update) for pg in product_grads if pg.dx is not None}
+    nodes = _hoisted(g) if any(pg.dx is not None for pg in product_grads) else g.nodes
     for ni, n in enumerate(nodes):
         if id(n) in folded:
             continue
-        pg = with_dx.get(id(n))
+        pg = fused_at.get(id(n))
         if pg is not None:
             u = pg.update
-            outs = [n.outputs[0]] + list(u.outputs)
+            outs = ([n.outputs[0]] if pg.dx is not None else []) + list(u.outputs)
             for o in outs:
                 val(id(o), shapes.get(id(o)), o._dtype)
             ins = [id(t) for t in u.inputs]
             ins[1:2] = [id(t) for t in pg.grad.inputs]
             instrs.append(memory.Instr(ins, [id(o) for o in outs], out=True, inplace=False,
-                                       emit=_product_grad_emitter(u.op, u.attrs, nm, True), node=u,
-                                       label=u.op.name))
+                                       emit=_product_grad_emitter(u.op, u.attrs, nm, pg.dx is not None),
+                                       node=u, label=u.op.name))
             continue
         if is_fused(n):
             region = n.attrs["region"]
@@ -478,14 +477,9 @@ def build(g, shapes, name="fn"):
             if all(d is not None and None not in d for d in dims):
                 for o, d in zip(n.outputs, dims):
                     val(id(o), d, o._dtype)
-                ins = [id(t) for t in n.inputs]
-                emit = _out_kwarg_emitter(op, n.attrs, nm)
-                pg = product_grads.get(id(n))
-                if pg is not None:
-                    ins[1:2] = [id(t) for t in pg.grad.inputs]
-                    emit = _product_grad_emitter(op, n.attrs, nm, False)
-                instrs.append(memory.Instr(ins, [id(o) for o in n.outputs], out=True, inplace=False,
-                                           emit=emit, node=n, label=op.name))
+                instrs.append(memory.Instr([id(t) for t in n.inputs], [id(o) for o in n.outputs], out=True,
+                                           inplace=False, emit=_out_kwarg_emitter(op, n.attrs, nm), node=n,
+                                           label=op.name))
                 continue
         for o in n.outputs:
             val(id(o), shapes.get(id(o)), o._dtype)
