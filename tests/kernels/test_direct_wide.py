@@ -38,7 +38,7 @@ def lib(tmp_path_factory):
     if gxx is None or platform.machine() != "x86_64" or not _has_avx2_fma():
         pytest.skip("needs g++ and an x86-64 CPU with AVX2 + FMA")
     out = tmp_path_factory.mktemp("wide16") / "wide16.so"
-    cmd = [gxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-I", str(ROOT / "csrc"), str(HARNESS), "-o", str(out)]
+    cmd = [gxx, "-O2", "-std=c++17", "-mavx2", "-mfma", "-shared", "-fPIC", "-I", str(ROOT / "csrc"), str(HARNESS), "-o", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]
     return ctypes.CDLL(str(out))
