@@ -231,19 +231,11 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
   const index_t chunk = 24 * std::max<index_t>(1, (index_t(1) << 16) / (24 * per_pixel));
   const index_t chunks = (P + chunk - 1) / chunk;
   py::gil_scoped_release release;
-  if (nt <= 1) {
+  if (nt <= 1) {  // one call: no per-chunk setup
     kern.forward(a, 0, P);
     return std::move(y);
   }
-  const Spread spread;
-#pragma omp parallel num_threads(nt)
-  {
-    if (thread_id() > 0) spread.worker();
-#pragma omp for schedule(dynamic, 1)
-    for (index_t i = 0; i < chunks; ++i) {
-      kern.forward(a, i * chunk, std::min(P, (i + 1) * chunk));
-    }
-  }
+  parallel_items(chunks, work, [&](index_t i) { kern.forward(a, i * chunk, std::min(P, (i + 1) * chunk)); });
 #endif
   return std::move(y);
 }
@@ -252,9 +244,10 @@ py::array conv2d_direct(const py::array& x, const py::array& w, index_t sh,
 // split into `parts` fixed ranges, each summed into its own accumulator in
 // order and the accumulators added in order, so the result depends on the
 // shapes only, not on the thread count or which thread took which range
-// (bit-for-bit reproducible steps).  At most 8 parts and 16 MB of them.
+// (bit-for-bit reproducible steps).  At most 8 parts and 16 MB of them; the
+// parts run on the compute threads when `work` (multiply-adds) is large.
 template <typename F>
-void sum_in_parts(index_t blocks, index_t size, int nt, float* out, F f) {
+void sum_in_parts(index_t blocks, index_t size, index_t work, float* out, F f) {
   std::fill(out, out + size, 0.0f);
   const index_t cap = std::max<index_t>(1, (index_t(16) << 20) / (size * 4));
   const index_t parts = std::max<index_t>(1, std::min<index_t>({8, cap, blocks}));
@@ -264,17 +257,7 @@ void sum_in_parts(index_t blocks, index_t size, int nt, float* out, F f) {
     const index_t b0 = blocks * i / parts, b1 = blocks * (i + 1) / parts;
     for (index_t b = b0; b < b1; ++b) f(b, acc);
   };
-  if (nt <= 1 || parts == 1) {
-    for (index_t i = 0; i < parts; ++i) run_part(i);
-  } else {
-    const Spread spread;
-#pragma omp parallel num_threads(nt)
-    {
-      if (thread_id() > 0) spread.worker();
-#pragma omp for schedule(dynamic, 1)
-      for (index_t i = 0; i < parts; ++i) run_part(i);
-    }
-  }
+  parallel_items(parts, work, run_part);
   for (index_t i = 1; i < parts; ++i) {
     const float* p = part.data() + static_cast<size_t>(i - 1) * size;
     for (index_t j = 0; j < size; ++j) out[j] += p[j];
@@ -297,7 +280,6 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
   float* o = out.mutable_data();
   const index_t size = rows * g.OC;
   const index_t work = g.N * g.OH * g.OW * size;
-  const int nt = work >= (index_t(1) << 20) ? std::max(1, compute_threads()) : 1;
   py::gil_scoped_release release;
   if (m != 0) {
     // The gradient of the transformed kernel, summed over blocks of tiles, then
@@ -305,11 +287,11 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
     const std::vector<float> zeros(static_cast<size_t>(g.C), 0.0f);
     const index_t TH = (g.OH + m - 1) / m, TW = (g.OW + m - 1) / m, tiles = g.N * TH * TW;
     const index_t nn = (m + 2) * (m + 2), per_tile = nn * (g.C + g.OC), block = winograd_block(g, m, 384);
-    std::vector<float> scratch(static_cast<size_t>(compute_threads() * block * per_tile));
+    std::vector<float> scratch(static_cast<size_t>(std::max(1, compute_threads()) * block * per_tile));
     std::vector<float> du(static_cast<size_t>(nn * g.C * g.OC));
     const convd::WinoArgs a{cdata<float>(x), nullptr, nullptr, g.N, g.Hp, g.Wp, g.C, g.OC, g.OH, g.OW,
                             0, 0, TH, TW, nullptr, false, zeros.data(), cdata<float>(dy), m};
-    sum_in_parts((tiles + block - 1) / block, nn * g.C * g.OC, nt, du.data(), [&](index_t b, float* acc) {
+    sum_in_parts((tiles + block - 1) / block, nn * g.C * g.OC, work, du.data(), [&](index_t b, float* acc) {
       kern.winograd_filter(a, b * block, std::min(tiles, (b + 1) * block),
                            scratch.data() + static_cast<size_t>(thread_id()) * block * per_tile, acc);
     });
@@ -323,7 +305,7 @@ py::array conv2d_direct_filter(const py::array& x, const py::array& dy,
   const index_t Q = g.N * g.OH;
   const index_t pix_bytes = (g.OW * g.OC + g.sh * g.Wp * g.C) * 4;
   const index_t qb = std::max<index_t>(1, std::min<index_t>(64, (index_t(256) << 10) / std::max<index_t>(pix_bytes, 1)));
-  sum_in_parts((Q + qb - 1) / qb, size, nt, o, [&](index_t b, float* acc) {
+  sum_in_parts((Q + qb - 1) / qb, size, work, o, [&](index_t b, float* acc) {
     kern.filter(a, b * qb, std::min(Q, (b + 1) * qb), acc);
   });
   return std::move(out);
@@ -373,14 +355,15 @@ py::array gemm(const py::array& a, const py::array& b, bool trans_a, bool trans_
   if (trans_b) {
     // C^T[N, M] = b[N, K] a^T[K, M] (a^T is copied: the caller's M is small), in
     // chunks of 96 rows of b (see nt_columns).
+    const index_t rchunk = 96, rows = (N + rchunk - 1) / rchunk;
     std::vector<float> at(static_cast<size_t>(Ka * M));
+    std::vector<float> bufs(static_cast<size_t>(std::max(1, compute_threads()) * rchunk * M));
     py::gil_scoped_release release;
     convd::transpose(cdata<float>(a), M, Ka, at.data());
-    const index_t rchunk = 96, rows = (N + rchunk - 1) / rchunk;
     parallel_items(rows, work, [&](index_t r) {
       const index_t n0 = r * rchunk, n1 = std::min(N, n0 + rchunk);
-      std::vector<float> buf(static_cast<size_t>((n1 - n0) * M));
-      convd::nt_columns(kern, cdata<float>(b) + n0 * Ka, n1 - n0, Ka, at.data(), M, buf.data(), cp + n0, N);
+      float* buf = bufs.data() + static_cast<size_t>(thread_id()) * rchunk * M;
+      convd::nt_columns(kern, cdata<float>(b) + n0 * Ka, n1 - n0, Ka, at.data(), M, buf, cp + n0, N);
     });
     return c;
   }

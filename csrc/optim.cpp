@@ -318,7 +318,6 @@ void run(const char* kernel, int kind, const std::vector<Operand>& ins,
   }
 }
 
-
 // The gradient operand: an array, or a tuple (a, b) meaning g = a^T b (or (a,
 // b, dx): also dx = b w^T with the weight before the update), for which the
 // weight stands in during the common checks and `product` gets the tuple (see
